@@ -1,0 +1,1 @@
+"""Qt-free core: errors, device selection, the model registry and the reconstruction session."""

@@ -1,0 +1,1 @@
+"""Qt-free data handling: file IO, normalisation, sampling, labels and data sets."""

@@ -1,0 +1,44 @@
+"""The ONet normalisation: centre at the bounding-box centre, longest side 1.
+
+Models work in this unit frame (the padded box is [-0.55, 0.55]^3); results are
+mapped back to the user's own coordinates and units on export.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Maps user coordinates to the unit frame: ``unit = (user - center) / scale``.
+
+    center : (3,) float64, the bounding-box centre in user coordinates
+    scale : float, the longest bounding-box side in user units (1.0 = identity)
+    """
+
+    center: np.ndarray
+    scale: float
+
+    @classmethod
+    def identity(cls) -> "Normalization":
+        return cls(np.zeros(3), 1.0)
+
+    @classmethod
+    def fit(cls, points: np.ndarray) -> "Normalization":
+        """Fit to ``points`` (N, 3); a degenerate extent (all points equal) keeps scale 1."""
+        pts = np.asarray(points, dtype=np.float64)
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        extent = float((hi - lo).max())
+        scale = extent if np.isfinite(extent) and extent > 0 else 1.0
+        return cls((lo + hi) / 2.0, scale)
+
+    def to_unit(self, points: np.ndarray) -> np.ndarray:
+        """(N, 3) user coordinates -> (N, 3) float32 unit-frame coordinates."""
+        return ((np.asarray(points, dtype=np.float64) - self.center) / self.scale).astype(np.float32)
+
+    def to_user(self, points: np.ndarray) -> np.ndarray:
+        """(N, 3) unit-frame coordinates -> (N, 3) float64 user coordinates."""
+        return np.asarray(points, dtype=np.float64) * self.scale + self.center
