@@ -1,0 +1,206 @@
+"""The ``implicit-studio`` command: the window by default, subcommands for everything it does.
+
+Exit codes: 0 success, 2 bad input (one line on stderr, no traceback), 1 internal error.
+Heavy packages (torch, Qt) are imported inside the commands so ``--help`` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from . import __version__
+
+log = logging.getLogger("implicit_studio")
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
+    return value
+
+
+def cmd_reconstruct(args: argparse.Namespace) -> int:
+    from .core.events import Finished, FitProgress, LevelMesh
+    from .core.session import ReconstructionSession, Settings
+    from .data.io import load_input, write_mesh
+
+    out = Path(args.out)
+    data = load_input(args.input)
+    for notice in data.notices:
+        log.warning("%s", notice)
+    settings = Settings(model=args.model, checkpoint=args.checkpoint, resolution0=args.resolution0,
+                        levels=args.levels, threshold=args.threshold, device=args.device,
+                        seconds=args.seconds, seed=args.seed)
+    session = ReconstructionSession(data, settings)
+    final = None
+    stats: dict = {}
+    for event in session.run():
+        if isinstance(event, LevelMesh) and not event.preview:
+            log.info("level %d (%d^3): %d faces, %d evaluations, %.2f s", event.level, event.resolution,
+                     len(event.faces), event.evaluations, event.seconds)
+            final = event
+        elif isinstance(event, FitProgress) and not args.quiet and event.step % 50 == 0:
+            log.info("fit step %d  loss %.4f  %.1f steps/s", event.step, event.total, event.steps_per_s)
+        elif isinstance(event, Finished):
+            stats = event.stats
+    if final is None or len(final.faces) == 0:
+        from .core.errors import InputError
+
+        raise InputError(f"{args.input}: the model found no surface (empty mesh); "
+                         "try another --threshold or model")
+    write_mesh(out, data.normalization.to_user(final.vertices), final.faces)
+    stats.update(out=str(out), faces=len(final.faces), vertices=len(final.vertices),
+                 first_mesh_s=stats["levels"][0]["t_s"], final_mesh_s=stats["levels"][-1]["t_s"],
+                 evaluations=stats["levels"][-1]["evaluations"])
+    if args.stats_json:
+        Path(args.stats_json).write_text(json.dumps(stats, indent=2, default=str))
+    print(f"wrote {out} ({len(final.faces):,} faces) in {stats['total_s']:.2f} s with {settings.model} on {stats['device']}")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .metrics import evaluate_files, format_metrics
+
+    result = evaluate_files(args.pred, args.gt, n_points=args.points, seed=args.seed)
+    print(json.dumps(result, indent=2) if args.json else format_metrics(result))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from .core.registry import MODELS, default_checkpoint
+    from .train.checkpoint import read_card
+
+    rows = []
+    for spec in MODELS.values():
+        ckpt = default_checkpoint(spec.name)
+        if not spec.learned:
+            state = "fitted per shape (no checkpoint needed)"
+        elif ckpt is None:
+            state = "no trained checkpoint"
+        else:
+            card = read_card(ckpt)
+            metrics = card.get("metrics", {})
+            iou = metrics.get("test_iou")
+            state = f"{ckpt.name}, {card.get('steps', '?')} steps" + (f", test IoU {iou:.3f}" if iou is not None else "")
+        rows.append({"name": spec.name, "title": spec.title, "input": spec.input_kind, "checkpoint": state})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            print(f"{r['name']:17s} {r['input']:6s} {r['title']:34s} {r['checkpoint']}")
+    return 0
+
+
+def cmd_gui(args: argparse.Namespace) -> int:
+    from .gui.app import run_gui
+
+    return run_gui(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .core.device import DEVICE_CHOICES
+
+    parser = argparse.ArgumentParser(prog="implicit-studio", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"implicit-studio {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = parser.add_subparsers(dest="command")
+
+    p = sub.add_parser("reconstruct", help="reconstruct a mesh from a point cloud, mesh or image")
+    p.add_argument("input")
+    p.add_argument("--model", default="convonet-3plane")
+    p.add_argument("--out", required=True, help="output mesh (.ply, .obj, .stl, .glb)")
+    p.add_argument("--checkpoint", help="weights (.safetensors) instead of the shipped ones")
+    p.add_argument("--resolution0", type=int, default=32)
+    p.add_argument("--levels", type=int, default=2)
+    p.add_argument("--threshold", type=float, help="occupancy probability (default 0.2) or SDF level (default 0)")
+    p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
+    p.add_argument("--seconds", type=_positive_float, default=30.0, help="SIREN / ReLU fitting time")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stats-json", help="write timings and counts to this JSON file")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_reconstruct)
+
+    p = sub.add_parser("evaluate", help="IoU, Chamfer-L1, normal consistency, F-score of a mesh against ground truth")
+    p.add_argument("pred")
+    p.add_argument("gt")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--points", type=int, default=100_000)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("models", help="list the models and their checkpoints")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("gui", help="open the window (the default)")
+    p.add_argument("files", nargs="*")
+    p.add_argument("--model")
+    p.add_argument("--compare", help="comma-separated models to compare side by side")
+    p.add_argument("--preset", help="classroom preset name (see resources/presets)")
+    p.add_argument("--screenshot", help="save a PNG of the window when all work is done")
+    p.add_argument("--exit-when-done", action="store_true")
+    p.set_defaults(func=cmd_gui)
+
+    _add_optional_commands(sub)
+    return parser
+
+
+def _add_optional_commands(sub) -> None:
+    """Subcommands whose modules are added by other parts (data, train, bench)."""
+    import importlib
+
+    for name, module, help_text in [
+        ("data", "implicit_studio.data.build", "build the training data set from registry packages"),
+        ("train", "implicit_studio.train.trainer", "train a learned model"),
+        ("bench", "implicit_studio.bench", "speed benchmarks (JSON)"),
+        ("benchmark", "implicit_studio.quality", "quality benchmark table"),
+    ]:
+        try:
+            mod = importlib.util.find_spec(module)
+        except ModuleNotFoundError:
+            mod = None
+        if mod is None:
+            continue
+        p = sub.add_parser(name, help=help_text)
+        p.set_defaults(module=module)
+        importlib.import_module(module).add_arguments(p)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["gui", *argv])
+    from .core.errors import Cancelled, InputError
+
+    try:
+        if hasattr(args, "module"):
+            import importlib
+
+            return int(importlib.import_module(args.module).run(args) or 0)
+        return int(args.func(args) or 0)
+    except InputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Cancelled:
+        print("cancelled", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 1
+        if args.debug:
+            raise
+        print(f"internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

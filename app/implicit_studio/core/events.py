@@ -1,0 +1,64 @@
+"""Progress events a reconstruction session yields; plain data, no Qt, safe to send across threads."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Started:
+    model: str
+    device: str
+    checkpoint: str | None
+    input_summary: str
+
+
+@dataclass
+class Encoded:
+    """The input was encoded (learned models) or the fit set up (SIREN)."""
+
+    seconds: float
+
+
+@dataclass
+class FitProgress:
+    """SIREN / ReLU fitting: weighted loss terms after ``step`` optimisation steps."""
+
+    step: int
+    seconds: float
+    total: float
+    terms: dict[str, float]
+    steps_per_s: float
+
+
+@dataclass
+class LevelMesh:
+    """A mesh in the unit frame: vertices (V, 3) float32, faces (F, 3) int64.
+
+    ``final`` is True for the last mesh of the run. While SIREN fits it emits ``preview``
+    meshes of the current weights (``fit_step`` says after how many steps).
+    """
+
+    level: int
+    levels: int
+    resolution: int
+    vertices: np.ndarray
+    faces: np.ndarray
+    evaluations: int
+    seconds: float
+    final: bool = False
+    preview: bool = False
+    fit_step: int | None = None
+
+
+@dataclass
+class Finished:
+    """The run ended; ``stats`` is the JSON-ready summary, ``cancelled`` if it was stopped early."""
+
+    stats: dict = field(default_factory=dict)
+    cancelled: bool = False
+
+
+Event = Started | Encoded | FitProgress | LevelMesh | Finished

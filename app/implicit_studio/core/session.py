@@ -1,0 +1,300 @@
+"""The reconstruction session: one API that the CLI, the GUI, the benchmarks and the tests drive.
+
+A session takes an ``InputData`` and ``Settings`` and yields progress events
+(``core.events``) from ``run()``: started, encoded, SIREN fit progress, one mesh per
+MISE level (coarse first), finished. It can be cancelled, paused and resumed from
+another thread; it never touches Qt.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from ..data.inputs import InputData
+from ..meshing.mise import dense_grid, mise
+from .device import select_device
+from .errors import InputError, ModelUnavailable
+from .events import Encoded, Event, Finished, FitProgress, LevelMesh, Started
+from .registry import ModelSpec, default_checkpoint, get_spec
+
+log = logging.getLogger(__name__)
+BOX = 1.1
+MAX_FIT_POINTS = 200_000
+
+
+@dataclass
+class Settings:
+    """What to reconstruct with; the defaults are the application's defaults.
+
+    threshold : occupancy probability for ONet/ConvONet (default 0.2), signed distance level for SIREN (0)
+    seconds : SIREN / ReLU fitting time budget
+    mesh_every : seconds between intermediate meshes while fitting
+    n_input_points : points fed to a learned encoder (default: the model's training count)
+    """
+
+    model: str = "convonet-3plane"
+    checkpoint: str | None = None
+    resolution0: int = 32
+    levels: int = 2
+    threshold: float | None = None
+    device: str = "auto"
+    seconds: float = 30.0
+    mesh_every: float = 2.0
+    n_input_points: int | None = None
+    seed: int = 0
+    batch_points: int = 65536
+
+    def validate(self) -> ModelSpec:
+        spec = get_spec(self.model)
+        if not 2 <= self.resolution0 <= 256:
+            raise InputError(f"--resolution0 must be between 2 and 256, not {self.resolution0}")
+        if not 0 <= self.levels <= 4 or self.resolution0 * 2 ** self.levels > 1024:
+            raise InputError("--levels must be 0..4 and resolution0 * 2**levels at most 1024")
+        if self.threshold is not None and spec.learned and not 0.0 < self.threshold < 1.0:
+            raise InputError(f"--threshold for {spec.name} is a probability in (0, 1), not {self.threshold}")
+        if not self.seconds > 0 or not math.isfinite(self.seconds):
+            raise InputError("--seconds must be a positive number")
+        return spec
+
+
+class ModelStore:
+    """Loaded checkpoints kept for reuse, keyed by file, modification time and device."""
+
+    def __init__(self):
+        self._models: dict[tuple, tuple[torch.nn.Module, dict]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, path: Path, model_name: str, device: torch.device) -> tuple[torch.nn.Module, dict]:
+        from ..train.checkpoint import load_checkpoint
+
+        key = (str(Path(path).resolve()), Path(path).stat().st_mtime_ns, str(device))
+        with self._lock:
+            if key not in self._models:
+                self._models[key] = load_checkpoint(path, expected_model=model_name, device=device)
+            return self._models[key]
+
+
+def resolve_checkpoint(spec: ModelSpec, checkpoint: str | None) -> Path:
+    """The weights to use for a learned model, or ModelUnavailable saying how to get some."""
+    if checkpoint:
+        return Path(checkpoint)
+    path = default_checkpoint(spec.name)
+    if path is None:
+        raise ModelUnavailable(f"{spec.name} has no trained checkpoint yet: pass --checkpoint PATH "
+                               f"or train one with 'implicit-studio train --model {spec.name}'")
+    return path
+
+
+def logit(p: float) -> float:
+    return math.log(p / (1.0 - p))
+
+
+class ReconstructionSession:
+    """Reconstruct a mesh from ``data`` with ``settings``; iterate ``run()`` for events."""
+
+    def __init__(self, data: InputData, settings: Settings, store: ModelStore | None = None):
+        self.spec = settings.validate()
+        if self.spec.input_kind != data.kind:
+            want = "an image" if self.spec.input_kind == "image" else "a point cloud or mesh"
+            raise InputError(f"{self.spec.name} needs {want} as input, but {data.source} is "
+                             f"{'an image' if data.kind == 'image' else 'a point cloud'}")
+        self.data = data
+        self.settings = settings
+        self.store = store or ModelStore()
+        self.device = select_device(settings.device)
+        self.field: Callable[[np.ndarray], np.ndarray] | None = None
+        self.iso = 0.0
+        self.checkpoint: Path | None = None
+        self._cancel = threading.Event()
+        self._stop_fit = threading.Event()
+        self._running = threading.Event()
+        self._running.set()
+        self._model_lock = threading.Lock()
+        if self.spec.learned:
+            self.checkpoint = resolve_checkpoint(self.spec, settings.checkpoint)
+
+    # --- control from other threads -------------------------------------------------
+    def cancel(self) -> None:
+        """Stop as soon as possible (between field batches or fit steps)."""
+        self._cancel.set()
+        self._running.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    def pause(self) -> None:
+        """Pause SIREN fitting (no effect on learned models)."""
+        self._running.clear()
+
+    def resume(self) -> None:
+        self._running.set()
+
+    @property
+    def paused(self) -> bool:
+        return not self._running.is_set()
+
+    def stop_fit(self) -> None:
+        """End SIREN fitting now and extract the final mesh from the current weights."""
+        self._stop_fit.set()
+        self._running.set()
+
+    # --- the run ----------------------------------------------------------------------
+    def run(self) -> Iterator[Event]:
+        """Yield Started, Encoded, [FitProgress...], LevelMesh per level, Finished."""
+        t0 = time.perf_counter()
+        stats: dict = {"model": self.spec.name, "device": str(self.device), "input": self.data.summary(),
+                       "checkpoint": str(self.checkpoint) if self.checkpoint else None,
+                       "settings": asdict(self.settings), "levels": []}
+        yield Started(self.spec.name, str(self.device), stats["checkpoint"], self.data.summary())
+        if self.spec.learned:
+            self._prepare_learned()
+            stats["encode_s"] = time.perf_counter() - t0
+            yield Encoded(stats["encode_s"])
+            meshes = self._mesh(t0, stats)
+        else:
+            meshes = self._fit(t0, stats)
+        yield from meshes
+        stats["total_s"] = time.perf_counter() - t0
+        yield Finished(stats, cancelled=self.cancelled)
+
+    def _prepare_learned(self) -> None:
+        model, card = self.store.get(self.checkpoint, self.spec.name, self.device)
+        cfg = model.cfg
+        with torch.inference_mode():
+            if self.spec.input_kind == "image":
+                inputs = image_tensor(self.data.image, cfg.image_size).to(self.device)
+            else:
+                n = self.settings.n_input_points or cfg.n_input_points
+                inputs = torch.from_numpy(subsample(self.data.points, n, self.settings.seed))[None].to(self.device)
+            code = model.encode(inputs)
+
+        @torch.inference_mode()
+        def field(points: np.ndarray) -> np.ndarray:
+            pts = torch.from_numpy(np.ascontiguousarray(points, dtype=np.float32))[None].to(self.device)
+            return model.decode(pts, code)[0].float().cpu().numpy()
+
+        self.field = field
+        self.iso = logit(self.settings.threshold if self.settings.threshold is not None else self.spec.threshold)
+
+    def _mesh(self, t0: float, stats: dict, preview: bool = False, levels: int | None = None,
+              fit_step: int | None = None) -> Iterator[LevelMesh]:
+        levels = self.settings.levels if levels is None else levels
+        for lv in mise(self._locked_field, self.settings.resolution0, levels, self.iso, BOX,
+                       self.settings.batch_points, self._cancel):
+            now = time.perf_counter() - t0
+            if not preview:
+                stats["levels"].append({"level": lv.level, "resolution": lv.resolution, "t_s": now,
+                                        "evaluations": lv.evaluations, "new_evaluations": lv.new_evaluations,
+                                        "field_s": lv.field_seconds, "marching_s": lv.marching_seconds,
+                                        "vertices": len(lv.vertices), "faces": len(lv.faces)})
+            yield LevelMesh(lv.level, levels, lv.resolution, lv.vertices, lv.faces, lv.evaluations, now,
+                            final=not preview and lv.level == levels, preview=preview, fit_step=fit_step)
+
+    def _locked_field(self, points: np.ndarray) -> np.ndarray:
+        with self._model_lock:
+            return self.field(points)
+
+    def _fit(self, t0: float, stats: dict) -> Iterator[Event]:
+        from ..train.siren_fit import SdfFitter
+
+        points, normals = self._fit_points()
+        with self._model_lock:
+            fitter = SdfFitter(points, normals, self.spec.config("cpu"), self.device, self.settings.seed)
+        self.field = fitter.field
+        self.iso = -(self.settings.threshold or 0.0)
+        yield Encoded(time.perf_counter() - t0)
+        fit_time, next_mesh, last_report, terms = 0.0, 0.3, 0.0, {}
+        losses = []
+        while fit_time < self.settings.seconds and not self._stop_fit.is_set():
+            self._running.wait()
+            if self.cancelled:
+                break
+            step_start = time.perf_counter()
+            with self._model_lock:
+                terms = fitter.step()
+            fit_time += time.perf_counter() - step_start
+            if fit_time - last_report >= 0.2:
+                last_report = fit_time
+                losses.append((fitter.steps, fit_time, terms["total"]))
+                yield FitProgress(fitter.steps, fit_time, terms["total"],
+                                  {k: v for k, v in terms.items() if k != "total"}, fitter.steps / fit_time)
+            if fit_time >= next_mesh:
+                next_mesh = fit_time + self.settings.mesh_every
+                yield from self._mesh(t0, stats, preview=True, levels=min(1, self.settings.levels),
+                                      fit_step=fitter.steps)
+        stats["fit"] = {"steps": fitter.steps, "seconds": fit_time, "final_loss": terms.get("total"),
+                        "steps_per_s": fitter.steps / fit_time if fit_time else 0.0,
+                        "normals": "input" if self.data.normals is not None else "estimated", "curve": losses}
+        if not self.cancelled:
+            yield from self._mesh(t0, stats, fit_step=fitter.steps)
+
+    def _fit_points(self) -> tuple[np.ndarray, np.ndarray]:
+        points = self.data.points
+        normals = self.data.normals
+        if len(points) > MAX_FIT_POINTS:
+            idx = np.random.default_rng(self.settings.seed).choice(len(points), MAX_FIT_POINTS, replace=False)
+            points = points[idx]
+            normals = None if normals is None else normals[idx]
+        if normals is None:
+            from ..data.normals import estimate_normals
+
+            normals = estimate_normals(points)
+        return points, normals
+
+    # --- slices -----------------------------------------------------------------------
+    def slice(self, axis: int, position: float, resolution: int = 128) -> np.ndarray:
+        """The field on an axis-aligned plane through the box, ready to show.
+
+        axis : 0, 1 or 2 (x, y, z); position : coordinate along that axis in the unit frame
+        Returns (resolution, resolution) float32: occupancy probability for ONet/ConvONet,
+        signed distance (negative inside) for SIREN; rows follow the first remaining axis.
+        """
+        if self.field is None:
+            raise RuntimeError("the session has no field yet: run it first")
+        return slice_values(self._locked_field, axis, position, resolution, sdf=not self.spec.learned)
+
+    def dense(self, resolution: int) -> np.ndarray | None:
+        """The field on every corner of a dense resolution^3 grid (benchmarks, voxel views)."""
+        return dense_grid(self._locked_field, resolution, BOX, self.settings.batch_points, self._cancel)
+
+
+def slice_values(field: Callable[[np.ndarray], np.ndarray], axis: int, position: float, resolution: int,
+                 sdf: bool) -> np.ndarray:
+    """Evaluate ``field`` on a (resolution, resolution) plane orthogonal to ``axis`` at ``position``."""
+    if axis not in (0, 1, 2):
+        raise ValueError("axis must be 0, 1 or 2")
+    ticks = np.linspace(-BOX / 2, BOX / 2, resolution, dtype=np.float32)
+    u, v = np.meshgrid(ticks, ticks, indexing="ij")
+    pts = np.empty((resolution * resolution, 3), np.float32)
+    rest = [a for a in range(3) if a != axis]
+    pts[:, axis] = position
+    pts[:, rest[0]] = u.ravel()
+    pts[:, rest[1]] = v.ravel()
+    values = field(pts).reshape(resolution, resolution)
+    return -values if sdf else 1.0 / (1.0 + np.exp(-values))
+
+
+def subsample(points: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """(N, 3) -> (min(N, n), 3) float32, a random subset without replacement (fixed seed)."""
+    if len(points) <= n:
+        return np.ascontiguousarray(points, dtype=np.float32)
+    idx = np.random.default_rng(seed).choice(len(points), n, replace=False)
+    return np.ascontiguousarray(points[idx], dtype=np.float32)
+
+
+def image_tensor(image: np.ndarray, size: int) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (1, 3, size, size) float32 in [0, 1], resized with antialiasing."""
+    from PIL import Image
+
+    img = Image.fromarray(np.ascontiguousarray(image[..., :3])).resize((size, size), Image.BILINEAR)
+    return torch.from_numpy(np.asarray(img, dtype=np.float32) / 255.0).permute(2, 0, 1)[None].contiguous()

@@ -1,0 +1,1 @@
+"""Qt-free torch models: ONet, ConvONet, SIREN and the ReLU-MLP baseline."""

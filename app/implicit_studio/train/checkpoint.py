@@ -1,0 +1,135 @@
+"""Checkpoints: safetensors weights plus a JSON model card. Nothing is ever unpickled.
+
+``NAME.safetensors`` holds the state dict; ``NAME.json`` beside it holds the card:
+model name, config, format and program version, data, steps, wall time, metrics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .. import __version__
+from ..core.errors import CheckpointError
+from ..core.registry import CONFIG_TYPES, MODELS
+
+FORMAT_VERSION = 1
+PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin")
+
+
+def card_path(weights: Path) -> Path:
+    return Path(weights).with_suffix(".json")
+
+
+def _atomic_write(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_checkpoint(path: str | Path, model_name: str, model: nn.Module, config: Any, **card: Any) -> dict:
+    """Write weights and card atomically; returns the card. ``card`` adds fields (steps, metrics, ...)."""
+    path = Path(path)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    full_card = {"format": FORMAT_VERSION, "model": model_name, "version": __version__,
+                 "config": dataclasses.asdict(config), **card}
+    _atomic_write(path, lambda tmp: save_file(state, tmp, metadata={"model": model_name}))
+    _atomic_write(card_path(path), lambda tmp: Path(tmp).write_text(json.dumps(full_card, indent=2, default=str)))
+    return full_card
+
+
+def read_card(path: str | Path) -> dict:
+    """The JSON card of checkpoint ``path``, checked for format and model name."""
+    path = Path(path)
+    cpath = card_path(path)
+    if not cpath.is_file():
+        raise CheckpointError(f"{path}: its model card {cpath.name} is missing")
+    try:
+        card = json.loads(cpath.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{cpath}: model card is not valid JSON ({exc})") from None
+    if not isinstance(card, dict) or "model" not in card or "config" not in card:
+        raise CheckpointError(f"{cpath}: model card lacks 'model' or 'config'")
+    fmt = card.get("format", 0)
+    if not isinstance(fmt, int) or fmt > FORMAT_VERSION:
+        raise CheckpointError(f"{path}: made by a newer Implicit Studio (checkpoint format {fmt}); "
+                              f"this version {__version__} reads format {FORMAT_VERSION}")
+    return card
+
+
+def config_from_card(card: dict, path: Path):
+    """Rebuild the config dataclass stored in ``card``."""
+    spec = MODELS.get(card["model"])
+    if spec is None:
+        raise CheckpointError(f"{path}: unknown model {card['model']!r} in its card")
+    cls = CONFIG_TYPES[spec.family]
+    fields = {f.name for f in dataclasses.fields(cls)}
+    raw = card["config"]
+    if not isinstance(raw, dict) or set(raw) - fields:
+        raise CheckpointError(f"{path}: config in its card does not fit {spec.name} "
+                              f"(unknown fields: {sorted(set(raw) - fields) if isinstance(raw, dict) else raw!r})")
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+    try:
+        return cls(**values)
+    except TypeError as exc:
+        raise CheckpointError(f"{path}: bad config in its card ({exc})") from None
+
+
+def load_checkpoint(path: str | Path, expected_model: str | None = None,
+                    device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
+    """Build the model described by the card and load its weights (eval mode).
+
+    Refuses pickle-based files without opening them, and raises CheckpointError with one
+    line naming the file for a missing, truncated, corrupt or mismatched checkpoint.
+    """
+    path = Path(path)
+    if path.suffix.lower() in PICKLE_SUFFIXES:
+        raise CheckpointError(f"{path}: pickle-based checkpoints ({path.suffix}) are refused because "
+                              "loading them can run code; use a .safetensors checkpoint")
+    if path.suffix.lower() != ".safetensors":
+        raise CheckpointError(f"{path}: not a .safetensors checkpoint")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file not found")
+    card = read_card(path)
+    if expected_model is not None and card["model"] != expected_model:
+        raise CheckpointError(f"{path}: this is a checkpoint of {card['model']!r}, not of {expected_model!r}")
+    config = config_from_card(card, path)
+    try:
+        state = load_file(str(path), device="cpu")
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: corrupt or truncated safetensors file ({str(exc).splitlines()[0]})") from None
+    try:
+        model = config.build()
+    except (ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: cannot build the model its card describes ({exc})") from None
+    _check_state(path, model, state)
+    model.load_state_dict(state, strict=True)
+    return model.to(device).eval(), card
+
+
+def _check_state(path: Path, model: nn.Module, state: dict[str, torch.Tensor]) -> None:
+    expected = model.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    if missing or unexpected:
+        what = f"missing {missing[:3]}" if missing else f"unexpected {unexpected[:3]}"
+        raise CheckpointError(f"{path}: tensors do not match the model ({what}{'...' if len(missing or unexpected) > 3 else ''})")
+    for key, tensor in expected.items():
+        if tuple(state[key].shape) != tuple(tensor.shape):
+            raise CheckpointError(f"{path}: tensor {key} has shape {tuple(state[key].shape)}, "
+                                  f"the model needs {tuple(tensor.shape)}")
