@@ -1,0 +1,242 @@
+"""Mesh metrics against the DESIGN.md section 5 reference values and analytic shapes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+
+from implicit_studio.core.errors import InputError
+from implicit_studio.metrics import evaluate_files, evaluate_meshes, format_metrics, inside_mesh
+
+
+def sphere(radius: float, shift_x: float = 0.0) -> trimesh.Trimesh:
+    mesh = trimesh.creation.icosphere(subdivisions=3, radius=radius)
+    mesh.apply_translation([shift_x, 0.0, 0.0])
+    return mesh
+
+
+@pytest.fixture(scope="module")
+def gt() -> trimesh.Trimesh:
+    return sphere(0.40)
+
+
+@pytest.fixture(scope="module")
+def reference(gt) -> dict:
+    """DESIGN.md reference pair with the default settings (what the CLI runs)."""
+    return evaluate_meshes(sphere(0.42, shift_x=0.01), gt)
+
+
+@pytest.fixture(scope="module")
+def query_points() -> np.ndarray:
+    return np.random.default_rng(7).uniform(-0.55, 0.55, size=(50_000, 3))
+
+
+# --- DESIGN.md reference values -------------------------------------------------------
+
+
+def test_reference_iou_and_normal_consistency(reference):
+    assert reference["iou"] == pytest.approx((0.40 / 0.42) ** 3, rel=0.01)
+    assert reference["iou"] == pytest.approx(0.864, rel=0.01)
+    assert reference["normal_consistency"] == pytest.approx(0.9988, rel=0.01)
+
+
+def test_reference_chamfer(reference):
+    assert reference["chamfer_l1"] == pytest.approx(0.0201, rel=0.03)
+    assert reference["chamfer_l1_x10"] == pytest.approx(10 * reference["chamfer_l1"])
+
+
+def test_reference_fscores(reference):
+    assert reference["fscore_1pct"] < 0.01
+    assert reference["fscore_2pct"] == pytest.approx(0.495, rel=0.10)
+    assert reference["empty_prediction"] is False
+    assert reference["failure"] is None
+    assert reference["n_points"] == 100_000
+
+
+def test_reference_ground_truth_is_not_rescaled(reference):
+    """The 0.8-wide reference sphere is evaluated in its own units (no scaling to 1)."""
+    assert reference["frame_scale"] == 1.0
+
+
+def test_self_comparison(gt):
+    result = evaluate_meshes(gt, gt)
+    assert result["iou"] == 1.0
+    assert result["fscore_1pct"] == 1.0
+    assert result["fscore_2pct"] == 1.0
+    assert result["chamfer_l1"] == pytest.approx(0.0022, rel=0.05)
+    assert result["normal_consistency"] > 0.999
+
+
+# --- evaluation frame ----------------------------------------------------------------
+
+
+def test_large_ground_truth_is_scaled_to_the_unit_frame(gt):
+    """A ground truth in millimetres is brought to longest side 1; so is the prediction."""
+    pred = sphere(0.42, shift_x=0.01)
+    offset = np.array([120.0, -40.0, 7.0])
+    in_mm = evaluate_meshes(
+        pred.copy().apply_scale(1000.0).apply_translation(offset),
+        gt.copy().apply_scale(1000.0).apply_translation(offset),
+        n_points=20_000,
+    )
+    unit = evaluate_meshes(pred.copy().apply_scale(1.25), gt.copy().apply_scale(1.25), n_points=20_000)
+    assert in_mm["frame_scale"] == pytest.approx(800.0)
+    for key in ("iou", "chamfer_l1", "normal_consistency", "fscore_2pct"):
+        assert in_mm[key] == pytest.approx(unit[key], rel=1e-3), key
+
+
+def test_normalize_false_uses_raw_coordinates(gt):
+    far = gt.copy().apply_translation([5.0, 0.0, 0.0])
+    assert evaluate_meshes(far, far, n_points=5_000, normalize=False)["iou"] is None
+    assert evaluate_meshes(far, far, n_points=5_000)["iou"] == 1.0
+
+
+# --- failures are counted ------------------------------------------------------------
+
+
+def broken_meshes() -> dict:
+    nan_mesh = sphere(0.4)
+    nan_mesh.vertices[0] = np.nan
+    flat = trimesh.Trimesh(np.zeros((3, 3)), [[0, 1, 2]], process=False)
+    bad_index = trimesh.Trimesh(np.eye(3), [[0, 1, 5]], process=False, validate=False)
+    return {
+        "empty mesh": [None, trimesh.Trimesh()],
+        "non-finite vertices": [nan_mesh],
+        "zero surface area": [flat],
+        "invalid face indices": [bad_index],
+    }
+
+
+@pytest.mark.parametrize(
+    ("reason", "mesh"), [(reason, mesh) for reason, meshes in broken_meshes().items() for mesh in meshes]
+)
+def test_broken_prediction_is_a_counted_failure(gt, reason, mesh):
+    result = evaluate_meshes(mesh, gt, n_points=1_000)
+    assert result["failure"] == reason
+    assert result["empty_prediction"] is True
+    assert result["iou"] == 0.0
+    assert result["fscore_1pct"] == result["fscore_2pct"] == 0.0
+    assert result["chamfer_l1"] is None and result["chamfer_l1_x10"] is None
+    assert result["normal_consistency"] is None
+    assert "FAILED" in format_metrics(result)
+
+
+def test_broken_ground_truth_is_an_input_error():
+    with pytest.raises(InputError, match="ground-truth"):
+        evaluate_meshes(sphere(0.4), trimesh.Trimesh(), n_points=1_000)
+
+
+def test_no_points_is_an_input_error(gt):
+    with pytest.raises(InputError, match="positive"):
+        evaluate_meshes(gt, gt, n_points=0)
+
+
+# --- determinism -----------------------------------------------------------------------
+
+
+def test_same_seed_same_numbers(gt):
+    pred = sphere(0.42, shift_x=0.01)
+    first = evaluate_meshes(pred, gt, n_points=10_000, seed=3)
+    assert evaluate_meshes(pred, gt, n_points=10_000, seed=3) == first
+    assert evaluate_meshes(pred, gt, n_points=10_000, seed=4)["chamfer_l1"] != first["chamfer_l1"]
+
+
+def test_inputs_are_not_modified(gt):
+    pred = sphere(0.42, shift_x=0.01).apply_scale(100.0)
+    before = pred.vertices.copy()
+    evaluate_meshes(pred, gt.copy().apply_scale(100.0), n_points=1_000)
+    np.testing.assert_array_equal(pred.vertices, before)
+
+
+# --- inside test -----------------------------------------------------------------------
+
+
+def agreement_away_from_surface(inside: np.ndarray, signed: np.ndarray, margin: float) -> float:
+    """Fraction of points farther than ``margin`` from the surface classified correctly.
+
+    signed : (N,) float, analytic signed distance, negative inside
+    """
+    far = np.abs(signed) > margin
+    return float(np.mean(inside[far] == (signed[far] < 0)))
+
+
+def test_inside_sphere_matches_analytic(query_points):
+    mesh = trimesh.creation.icosphere(subdivisions=4, radius=0.4)
+    signed = np.linalg.norm(query_points, axis=1) - 0.4
+    assert agreement_away_from_surface(inside_mesh(mesh, query_points), signed, 0.01) > 0.995
+
+
+def test_inside_torus_matches_analytic(query_points):
+    mesh = trimesh.creation.torus(major_radius=0.3, minor_radius=0.1, major_sections=64, minor_sections=32)
+    ring = np.hypot(np.linalg.norm(query_points[:, :2], axis=1) - 0.3, query_points[:, 2])
+    assert agreement_away_from_surface(inside_mesh(mesh, query_points), ring - 0.1, 0.01) > 0.995
+
+
+def test_inside_ignores_orientation(query_points):
+    mesh = trimesh.creation.torus(major_radius=0.3, minor_radius=0.1)
+    inverted = mesh.copy()
+    inverted.invert()
+    np.testing.assert_array_equal(inside_mesh(inverted, query_points), inside_mesh(mesh, query_points))
+
+
+def test_inside_mesh_with_a_hole(query_points):
+    mesh = trimesh.creation.icosphere(subdivisions=4, radius=0.4)
+    mesh.update_faces(mesh.triangles_center[:, 2] < 0.35)  # cut a cap off the top
+    assert not mesh.is_watertight
+    inside = inside_mesh(mesh, query_points)
+    radius = np.linalg.norm(query_points, axis=1)
+    assert inside[radius < 0.3].all()
+    assert not inside[radius > 0.45].any()
+    below_cap = (query_points[:, 2] < 0.3) & (np.abs(radius - 0.4) > 0.01)
+    assert np.mean(inside[below_cap] == (radius[below_cap] < 0.4)) > 0.995
+
+
+def test_inside_batches_agree(query_points):
+    mesh = trimesh.creation.icosphere(subdivisions=3, radius=0.4)
+    batched = inside_mesh(mesh, query_points, batch_size=7_001)
+    np.testing.assert_array_equal(batched, inside_mesh(mesh, query_points))
+
+
+def test_inside_empty_mesh_holds_nothing(query_points):
+    assert not inside_mesh(trimesh.Trimesh(), query_points).any()
+
+
+# --- files and formatting --------------------------------------------------------------
+
+
+def test_evaluate_files_matches_meshes(tmp_path, gt):
+    pred = sphere(0.42, shift_x=0.01)
+    pred.export(tmp_path / "pred.ply")
+    gt.export(tmp_path / "gt.obj")
+    from_files = evaluate_files(tmp_path / "pred.ply", tmp_path / "gt.obj", n_points=5_000)
+    in_memory = evaluate_meshes(pred, gt, n_points=5_000)
+    for key in ("iou", "chamfer_l1", "normal_consistency", "fscore_2pct"):
+        assert from_files[key] == pytest.approx(in_memory[key], rel=1e-4), key
+
+
+def test_empty_prediction_file_is_counted(tmp_path, gt):
+    gt.export(tmp_path / "gt.ply")
+    (tmp_path / "pred.obj").write_text("")
+    result = evaluate_files(tmp_path / "pred.obj", tmp_path / "gt.ply", n_points=1_000)
+    assert result["empty_prediction"] is True
+    assert result["iou"] == 0.0
+
+
+def test_unreadable_files_are_input_errors(tmp_path, gt):
+    gt.export(tmp_path / "gt.ply")
+    (tmp_path / "bad.ply").write_text("not a mesh")
+    (tmp_path / "empty.obj").write_text("")
+    with pytest.raises(InputError, match="missing.obj"):
+        evaluate_files(tmp_path / "missing.obj", tmp_path / "gt.ply")
+    with pytest.raises(InputError, match="bad.ply"):
+        evaluate_files(tmp_path / "bad.ply", tmp_path / "gt.ply")
+    with pytest.raises(InputError, match="empty.obj"):
+        evaluate_files(tmp_path / "gt.ply", tmp_path / "empty.obj")
+
+
+def test_format_metrics_labels(reference):
+    text = format_metrics(reference)
+    assert "Chamfer-L1 (raw)" in text and "x10" in text
+    assert "0.8" in text.splitlines()[0]
+    assert "FAILED" not in text
