@@ -102,7 +102,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
     return run_gui(args)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     from .core.device import DEVICE_CHOICES
 
     parser = argparse.ArgumentParser(prog="implicit-studio", description=__doc__.splitlines()[0])
@@ -146,35 +146,36 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--exit-when-done", action="store_true")
     p.set_defaults(func=cmd_gui)
 
-    _add_optional_commands(sub)
+    _add_module_commands(sub, command)
     return parser
 
 
-def _add_optional_commands(sub) -> None:
-    """Subcommands whose modules are added by other parts (data, train, bench)."""
-    import importlib
+MODULE_COMMANDS = {
+    "data": ("implicit_studio.data.build", "build the training data set from registry packages"),
+    "train": ("implicit_studio.train.trainer", "train a learned model"),
+    "bench": ("implicit_studio.bench", "speed benchmarks (JSON)"),
+    "benchmark": ("implicit_studio.quality", "quality benchmark table"),
+}
 
-    for name, module, help_text in [
-        ("data", "implicit_studio.data.build", "build the training data set from registry packages"),
-        ("train", "implicit_studio.train.trainer", "train a learned model"),
-        ("bench", "implicit_studio.bench", "speed benchmarks (JSON)"),
-        ("benchmark", "implicit_studio.quality", "quality benchmark table"),
-    ]:
-        try:
-            mod = importlib.util.find_spec(module)
-        except ModuleNotFoundError:
-            mod = None
-        if mod is None:
+
+def _add_module_commands(sub, command: str | None) -> None:
+    """Subcommands living in their own modules; only the one being run is imported
+    (its ``add_arguments(parser)`` and ``run(args)``), so start-up stays light."""
+    import importlib.util
+
+    for name, (module, help_text) in MODULE_COMMANDS.items():
+        if importlib.util.find_spec(module) is None:
             continue
         p = sub.add_parser(name, help=help_text)
         p.set_defaults(module=module)
-        importlib.import_module(module).add_arguments(p)
+        if name == command:
+            importlib.import_module(module).add_arguments(p)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    parser = build_parser()
+    parser = build_parser(next((a for a in argv if not a.startswith("-")), None))
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["gui", *argv])
@@ -195,6 +196,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and closed early
+        sys.stderr.close()
+        return 0
     except Exception as exc:  # noqa: BLE001 - the last line of defence: one line, exit 1
         if args.debug:
             raise

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import torch
-
 from .errors import InputError
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
-def select_device(name: str = "auto") -> torch.device:
-    """Return the torch device for ``name`` (one of ``auto``, ``cpu``, ``cuda``, ``cuda:N``)."""
+def select_device(name: str = "auto"):
+    """Return the torch.device for ``name`` (one of ``auto``, ``cpu``, ``cuda``, ``cuda:N``)."""
+    import torch
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cpu":

@@ -16,8 +16,13 @@ def extract_mesh(values: np.ndarray, threshold: float, box: float) -> tuple[np.n
     a surface that touches the box is still closed (watertight).
     """
     res = values.shape[0] - 1
-    outside = threshold - 1.0
-    padded = np.pad(np.nan_to_num(values, nan=outside), 1, mode="constant", constant_values=outside)
+    finite = values[np.isfinite(values)]
+    spread = float(np.abs(finite - threshold).max()) if finite.size else 1.0
+    # Far below the threshold, so caps closing the surface at the box faces lie within
+    # 1% of a voxel outside the box, without merging distinct vertices.
+    outside = threshold - 100.0 * max(spread, 1e-3)
+    clean = np.nan_to_num(values, nan=outside, posinf=threshold + spread, neginf=outside)
+    padded = np.pad(clean, 1, mode="constant", constant_values=outside)
     verts, faces = mcubes.marching_cubes(padded, threshold)
     if len(faces) == 0:
         return np.zeros((0, 3), np.float32), np.zeros((0, 3), np.int64)

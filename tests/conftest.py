@@ -1,0 +1,31 @@
+"""Shared fixtures: small shapes made by the tests themselves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+torch.set_num_threads(2)
+
+
+def sphere_field(radius: float = 0.35):
+    """Field inside where positive: radius - |p|."""
+    return lambda p: radius - np.linalg.norm(p, axis=1)
+
+
+def torus_field(big: float = 0.3, small: float = 0.1):
+    def field(p):
+        q = np.sqrt(p[:, 0] ** 2 + p[:, 1] ** 2) - big
+        return small - np.sqrt(q ** 2 + p[:, 2] ** 2)
+    return field
+
+
+@pytest.fixture
+def torus_cloud():
+    """(points (4000, 3), normals (4000, 3)) on a torus R=0.3, r=0.1 in the unit frame."""
+    import trimesh
+
+    mesh = trimesh.creation.torus(0.3, 0.1)
+    pts, face = trimesh.sample.sample_surface(mesh, 4000, seed=0)
+    return pts.astype(np.float32), mesh.face_normals[face].astype(np.float32)

@@ -1,0 +1,114 @@
+import threading
+
+import numpy as np
+import pytest
+import trimesh
+
+from implicit_studio.core.errors import InputError, ModelUnavailable
+from implicit_studio.core.events import Encoded, Finished, FitProgress, LevelMesh, Started
+from implicit_studio.core.registry import get_spec
+from implicit_studio.core.session import ReconstructionSession, Settings
+from implicit_studio.data.inputs import InputData
+from implicit_studio.train.checkpoint import save_checkpoint
+
+
+def _cloud(points, normals=None):
+    return InputData("test", "points", points=points, normals=normals)
+
+
+def _random_checkpoint(tmp_path, name):
+    spec = get_spec(name)
+    cfg = spec.config("cpu")
+    path = tmp_path / f"{name}.safetensors"
+    save_checkpoint(path, name, cfg.build(), cfg)
+    return path
+
+
+def test_learned_model_without_checkpoint_says_so(monkeypatch, tmp_path, torus_cloud):
+    monkeypatch.setenv("IMPLICIT_STUDIO_CHECKPOINTS", str(tmp_path))
+    with pytest.raises(ModelUnavailable, match="no trained checkpoint"):
+        ReconstructionSession(_cloud(torus_cloud[0]), Settings(model="onet-pointcloud"))
+
+
+def test_wrong_input_kind(tmp_path, torus_cloud):
+    ckpt = _random_checkpoint(tmp_path, "onet-image")
+    with pytest.raises(InputError, match="needs an image"):
+        ReconstructionSession(_cloud(torus_cloud[0]), Settings(model="onet-image", checkpoint=str(ckpt)))
+
+
+@pytest.mark.parametrize("name", ["convonet-3plane", "onet-pointcloud"])
+def test_learned_events_in_order(tmp_path, torus_cloud, name):
+    ckpt = _random_checkpoint(tmp_path, name)
+    # random weights: a threshold at the median logit guarantees some surface
+    session = ReconstructionSession(_cloud(torus_cloud[0]), Settings(model=name, checkpoint=str(ckpt),
+                                                                     resolution0=16, levels=1))
+    events = list(session.run())
+    assert isinstance(events[0], Started) and isinstance(events[1], Encoded)
+    meshes = [e for e in events if isinstance(e, LevelMesh)]
+    assert [m.level for m in meshes] == [0, 1]
+    assert meshes[-1].final and not meshes[0].final
+    assert isinstance(events[-1], Finished) and not events[-1].cancelled
+    stats = events[-1].stats
+    assert stats["levels"][-1]["evaluations"] == meshes[-1].evaluations
+    sl = session.slice(2, 0.0, 32)
+    assert sl.shape == (32, 32) and np.all((sl >= 0) & (sl <= 1))
+
+
+def test_image_model_runs(tmp_path):
+    ckpt = _random_checkpoint(tmp_path, "onet-image")
+    img = (np.random.default_rng(0).random((50, 70, 3)) * 255).astype(np.uint8)
+    data = InputData("img", "image", image=img)
+    events = list(ReconstructionSession(data, Settings(model="onet-image", checkpoint=str(ckpt),
+                                                       resolution0=8, levels=0)).run())
+    assert isinstance(events[-1], Finished)
+
+
+def test_siren_fit_improves_and_meshes(torus_cloud):
+    pts, nrm = torus_cloud
+    session = ReconstructionSession(_cloud(pts, nrm), Settings(model="siren", seconds=6, mesh_every=2,
+                                                               resolution0=16, levels=1))
+    events = list(session.run())
+    fits = [e for e in events if isinstance(e, FitProgress)]
+    assert len(fits) >= 3
+    assert fits[-1].total < fits[0].total
+    assert set(fits[0].terms) == {"sdf", "inter", "normal", "eikonal"}
+    previews = [e for e in events if isinstance(e, LevelMesh) and e.preview]
+    assert previews
+    final = [e for e in events if isinstance(e, LevelMesh) and e.final]
+    assert len(final) == 1 and len(final[0].faces) > 0
+    mesh = trimesh.Trimesh(final[0].vertices, final[0].faces, process=False)
+    assert mesh.is_watertight
+
+
+def test_siren_estimates_normals_when_missing(torus_cloud):
+    session = ReconstructionSession(_cloud(torus_cloud[0]), Settings(model="relu-mlp", seconds=1,
+                                                                     resolution0=8, levels=0))
+    stats = list(session.run())[-1].stats
+    assert stats["fit"]["normals"] == "estimated"
+
+
+def test_cancel_from_another_thread(tmp_path, torus_cloud):
+    pts, nrm = torus_cloud
+    session = ReconstructionSession(_cloud(pts, nrm), Settings(model="siren", seconds=60))
+    timer = threading.Timer(0.5, session.cancel)
+    timer.start()
+    events = list(session.run())
+    assert isinstance(events[-1], Finished) and events[-1].cancelled
+    assert not any(isinstance(e, LevelMesh) and e.final for e in events)
+
+
+def test_pause_and_resume(torus_cloud):
+    pts, nrm = torus_cloud
+    session = ReconstructionSession(_cloud(pts, nrm), Settings(model="siren", seconds=1.0, resolution0=8, levels=0))
+    session.pause()
+    threading.Timer(0.5, session.resume).start()
+    events = list(session.run())
+    assert isinstance(events[-1], Finished) and not events[-1].cancelled
+
+
+@pytest.mark.parametrize("bad", [dict(resolution0=1), dict(levels=9), dict(threshold=1.5, model="convonet-grid"),
+                                 dict(seconds=-1), dict(model="nope"), dict(device="tpu")])
+def test_bad_settings(bad, torus_cloud, tmp_path):
+    settings = Settings(**{"model": "siren", **bad})
+    with pytest.raises(InputError):
+        ReconstructionSession(_cloud(torus_cloud[0]), settings)
