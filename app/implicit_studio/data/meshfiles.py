@@ -1,0 +1,90 @@
+"""Meshes through trimesh (OBJ, OFF, STL, GLB, GLTF), export, and surface sampling.
+
+trimesh is imported inside the functions so that importing ``data.io`` (and starting
+the CLI) stays fast. Every trimesh failure on a user's file becomes an InputError; the
+caller checks file size limits before anything is parsed.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import InputError
+
+log = logging.getLogger(__name__)
+
+TRIMESH_TYPES = ("obj", "off", "stl", "glb", "gltf")
+EXPORT_TYPES = ("obj", "stl", "glb")
+
+
+def load_trimesh(path: Path, file_type: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Read a mesh with trimesh: vertices (V, 3) float64, faces (F, 3) int64, notices.
+
+    Scenes are flattened with their transforms applied and their meshes concatenated.
+    A file with points but no faces returns its points and an empty (0, 3) face array.
+    """
+    import trimesh
+
+    try:
+        scene = trimesh.load_scene(str(path), file_type=file_type)
+        parts = scene.dump()
+        meshes = [g for g in parts if isinstance(g, trimesh.Trimesh) and len(g.faces)]
+        if meshes:
+            mesh = meshes[0] if len(meshes) == 1 else trimesh.util.concatenate(meshes)
+            vertices, faces = np.asarray(mesh.vertices, np.float64), np.asarray(mesh.faces, np.int64)
+        else:
+            clouds = [np.asarray(g.vertices, np.float64) for g in parts if hasattr(g, "vertices")]
+            vertices, faces = (np.concatenate(clouds) if clouds else np.empty((0, 3))), np.empty((0, 3), np.int64)
+    except MemoryError:
+        raise InputError(f"{path}: not enough memory to load this {file_type.upper()} file") from None
+    except Exception as exc:  # trimesh reports malformed files with many exception types
+        raise InputError(f"{path}: cannot read as {file_type.upper()} ({_first_line(exc)})") from exc
+    notices = [f"combined {len(meshes)} meshes from the scene"] if len(meshes) > 1 else []
+    return vertices.reshape(-1, 3), faces.reshape(-1, 3), notices
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0][:120]}" if lines else type(exc).__name__
+
+
+def export_bytes(vertices: np.ndarray, faces: np.ndarray, normals: np.ndarray | None, file_type: str) -> bytes:
+    """Encode a mesh as OBJ, STL or GLB bytes.
+
+    vertices : (V, 3) float; faces : (F, 3) int; normals : (V, 3) float or None
+    (OBJ and GLB store them; STL has face normals only).
+    """
+    import trimesh
+
+    mesh = trimesh.Trimesh(vertices=vertices, faces=faces, vertex_normals=normals, process=False)
+    options = {"include_normals": normals is not None, "digits": 10} if file_type == "obj" else {}
+    data = mesh.export(file_type=file_type, **options)
+    return data.encode("utf-8") if isinstance(data, str) else data
+
+
+def sample_surface(vertices: np.ndarray, faces: np.ndarray, count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Area-weighted uniform samples on a triangle mesh.
+
+    vertices : (V, 3) float64; faces : (F, 3) int
+    Returns points (count, 3) float64 and their face normals (count, 3) float64.
+    Raises ValueError when the mesh has no area.
+    """
+    rng = np.random.default_rng(seed)
+    corner = vertices[faces[:, 0]]
+    edge1 = vertices[faces[:, 1]] - corner
+    edge2 = vertices[faces[:, 2]] - corner
+    cross = np.cross(edge1, edge2)
+    double_area = np.linalg.norm(cross, axis=1)
+    total = double_area.sum()
+    if not np.isfinite(total) or total <= 0:
+        raise ValueError("the mesh has zero surface area")
+    face = rng.choice(len(faces), size=count, p=double_area / total)
+    u, v = rng.random((2, count))
+    flip = u + v > 1
+    u[flip], v[flip] = 1 - u[flip], 1 - v[flip]
+    points = corner[face] + u[:, None] * edge1[face] + v[:, None] * edge2[face]
+    normals = cross[face] / double_area[face, None]
+    return points, normals

@@ -1,0 +1,354 @@
+"""Point rows from text (XYZ/PTS/TXT/CSV) and NumPy (NPY/NPZ) files, in bounded memory.
+
+Every reader here streams blocks of float64 rows into a :class:`RowSampler`, which keeps
+a uniform random subset of at most ``capacity`` finite rows. A file with ten million
+points therefore never costs more than the kept rows plus one block of memory, and the
+number of rows a file *claims* is never used to size an allocation.
+
+Rows carry 3 columns (x, y, z) or 6 (x, y, z, nx, ny, nz); deciding what the columns
+mean, and checking the result, is the caller's job (``data.io``).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+import zipfile
+from pathlib import Path
+from typing import BinaryIO, Callable, Iterator
+
+import numpy as np
+
+from ..core.errors import InputError
+
+log = logging.getLogger(__name__)
+
+BLOCK_BYTES = 8 << 20          # text is read in blocks of about this many bytes
+BLOCK_ROWS = 1 << 20           # binary arrays are read in blocks of this many rows
+MAX_LINE_BYTES = 1 << 20       # a longer line means this is not a point file
+MAX_HEADER_LINES = 10          # non-numeric lines tolerated before the first row
+MAX_NPZ_MEMBER_BYTES = 16 << 30
+MAX_NPZ_RATIO = 100            # decompressed/compressed size above this is a zip bomb
+_SEPARATORS = str.maketrans({",": " ", ";": " ", "\t": " "})
+_COMMENTS = ("#", "//")
+
+
+class RowSampler:
+    """Keeps a uniform random subset of at most ``capacity`` finite rows, fed in blocks.
+
+    Each finite row draws a random key and the rows with the smallest keys are kept: a
+    uniform sample without replacement whatever the block sizes. Rows containing NaN or
+    Inf are counted in ``nonfinite`` and dropped. :meth:`result` returns file order.
+    """
+
+    def __init__(self, capacity: int, rng: np.random.Generator):
+        if capacity < 1:
+            raise ValueError(f"capacity must be positive, got {capacity}")
+        self.capacity = capacity
+        self.rng = rng
+        self.seen = 0
+        self.nonfinite = 0
+        self._rows: list[np.ndarray] = []
+        self._keys: list[np.ndarray] = []
+        self._index: list[np.ndarray] = []
+        self._pending = 0
+
+    @property
+    def finite(self) -> int:
+        """Number of finite rows offered so far."""
+        return self.seen - self.nonfinite
+
+    def add(self, block: np.ndarray) -> None:
+        """Offer ``block`` (n, C) rows, any numeric dtype; C must not change between calls."""
+        block = np.asarray(block, dtype=np.float64)
+        ok = np.isfinite(block).all(axis=1)
+        index = np.arange(self.seen, self.seen + len(block))
+        if not ok.all():
+            block, index = block[ok], index[ok]
+        self.seen += len(ok)
+        self.nonfinite += len(ok) - len(block)
+        self._rows.append(block)
+        self._keys.append(self.rng.random(len(block)))
+        self._index.append(index)
+        self._pending += len(block)
+        if self._pending > 2 * self.capacity:
+            self._compact()
+
+    def result(self) -> np.ndarray:
+        """(M, C) float64 kept rows in file order, M = min(capacity, finite rows)."""
+        if not self._rows:
+            return np.empty((0, 3))
+        self._compact()
+        order = np.argsort(self._index[0], kind="stable")
+        return self._rows[0][order]
+
+    def _compact(self) -> None:
+        rows = np.concatenate(self._rows)
+        keys = np.concatenate(self._keys)
+        index = np.concatenate(self._index)
+        if len(rows) > self.capacity:
+            keep = np.argpartition(keys, self.capacity - 1)[: self.capacity]
+            rows, keys, index = rows[keep], keys[keep], index[keep]
+        self._rows, self._keys, self._index = [rows], [keys], [index]
+        self._pending = len(rows)
+
+
+# ----------------------------------------------------------------------------- text
+
+
+def iter_line_blocks(f: BinaryIO, path: Path, first_line: int = 1) -> Iterator[tuple[int, list[str]]]:
+    """Yield ``(number of the first line, lines)`` blocks of about BLOCK_BYTES from ``f``.
+
+    Lines are decoded as Latin-1 (never fails, so non-text bytes surface later as a
+    parse error naming the line) with commas, semicolons and tabs turned into spaces.
+    """
+    line_no = first_line
+    rest = b""
+    while True:
+        data = f.read(BLOCK_BYTES)
+        if not data:
+            break
+        data = rest + data
+        cut = data.rfind(b"\n") + 1
+        rest = data[cut:]
+        if len(rest) > MAX_LINE_BYTES:
+            bad = line_no + data.count(b"\n", 0, cut)
+            raise InputError(f"{path}: line {bad} is longer than 1 MiB; this is not a point list")
+        if cut:
+            lines = _decode(data[: cut - 1])
+            yield line_no, lines
+            line_no += len(lines)
+    if rest:
+        yield line_no, _decode(rest)
+
+
+def _decode(data: bytes) -> list[str]:
+    return data.decode("latin-1").translate(_SEPARATORS).split("\n")
+
+
+def parse_rows(rows: list[str], ncols: int, where: Callable[[int], str], path: Path) -> np.ndarray:
+    """Parse text ``rows`` of exactly ``ncols`` numbers each into (n, ncols) float64.
+
+    Blank and comment lines are skipped. ``where(i)`` names row ``i`` in error messages
+    (e.g. "line 12" or "vertex 7").
+    """
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "input contained no data" for blank blocks
+            table = np.loadtxt(rows, dtype=np.float64, comments=_COMMENTS, ndmin=2)
+    except ValueError:
+        table = None
+    if table is None or (table.size and table.shape[1] != ncols):
+        raise _row_error(rows, ncols, where, path)
+    return table if table.size else np.empty((0, ncols))
+
+
+def _row_error(rows: list[str], ncols: int, where: Callable[[int], str], path: Path) -> InputError:
+    """The InputError describing the first row of ``rows`` that does not parse."""
+    for i, row in enumerate(rows):
+        tokens = _strip_comment(row).split()
+        if not tokens:
+            continue
+        if not all(_is_number(t) for t in tokens):
+            hint = " (non-text bytes: is this a binary file?)" if _has_binary(row) else ""
+            return InputError(f"{path}: {where(i)} is not numeric: {_snippet(row)}{hint}")
+        if len(tokens) != ncols:
+            return InputError(f"{path}: {where(i)} has {len(tokens)} values, expected {ncols}")
+    return InputError(f"{path}: cannot parse {where(0)} onwards as numbers")
+
+
+def _strip_comment(row: str) -> str:
+    for mark in _COMMENTS:
+        row = row.split(mark, 1)[0]
+    return row
+
+
+def _is_number(token: str) -> bool:
+    try:
+        float(token)
+    except ValueError:
+        return False
+    return True
+
+
+def _has_binary(text: str) -> bool:
+    return any(ord(c) < 9 or ord(c) > 126 for c in text)
+
+
+def _snippet(text: str, limit: int = 40) -> str:
+    return repr(text[:limit] + ("..." if len(text) > limit else ""))
+
+
+def _header_split(lines: list[str], path: Path) -> tuple[int, int, list[str]]:
+    """Find the first numeric row: returns (its index, its column count, skipped lines)."""
+    skipped = []
+    for i, row in enumerate(lines):
+        tokens = _strip_comment(row).split()
+        if not tokens:
+            continue
+        if len(tokens) >= 3 and all(_is_number(t) for t in tokens):
+            return i, len(tokens), skipped
+        skipped.append(row)
+        if len(skipped) > MAX_HEADER_LINES:
+            break
+    raise InputError(
+        f"{path}: no line with 3 or more numbers among the first {MAX_HEADER_LINES} lines; "
+        "expected 'x y z' or 'x y z nx ny nz' per line"
+    )
+
+
+def read_text_rows(path: Path, sampler: RowSampler) -> list[str]:
+    """Stream an XYZ/PTS/TXT/CSV file into ``sampler`` as (n, 3) or (n, 6) rows.
+
+    The first data line sets the column count; up to MAX_HEADER_LINES non-numeric lines
+    before it (a header, a PTS point count) are skipped with a notice. Columns beyond the
+    sixth, or the fourth and fifth without a sixth, are dropped with a notice.
+    Returns the notices.
+    """
+    notices: list[str] = []
+    ncols = 0
+    with open(path, "rb") as f:
+        for first, lines in iter_line_blocks(f, path):
+            if not ncols:
+                start, ncols, skipped = _header_split(lines, path)
+                notices += _header_notices(skipped, ncols)
+                lines, first = lines[start:], first + start
+            table = parse_rows(lines, ncols, lambda i, first=first: f"line {first + i}", path)
+            sampler.add(table[:, :6] if ncols >= 6 else table[:, :3])
+    return notices
+
+
+def _header_notices(skipped: list[str], ncols: int) -> list[str]:
+    notices = []
+    if skipped:
+        plural = "s" if len(skipped) > 1 else ""
+        notices.append(f"skipped {len(skipped)} non-numeric header line{plural}: {_snippet(skipped[0])}")
+    if ncols in (4, 5) or ncols > 6:
+        kept = 6 if ncols > 6 else 3
+        notices.append(f"ignored columns {kept + 1}-{ncols} (rows have {ncols} values)")
+    return notices
+
+
+def write_xyz(f: BinaryIO, points: np.ndarray, normals: np.ndarray | None = None) -> None:
+    """Write ``points`` (N, 3) and optional ``normals`` (N, 3) as text rows to ``f``.
+
+    float32 data is written with 9 significant digits, anything else with 17, so both
+    read back bit-exact.
+    """
+    data = points if normals is None else np.hstack([points, normals])
+    fmt = "%.9g" if points.dtype == np.float32 and (normals is None or normals.dtype == np.float32) else "%.17g"
+    np.savetxt(f, data, fmt=fmt)
+
+
+# ---------------------------------------------------------------------------- numpy
+
+
+def read_npy_rows(path: Path, sampler: RowSampler) -> list[str]:
+    """Stream a .npy file holding an (N, 3) or (N, 6+) numeric array into ``sampler``."""
+    with open(path, "rb") as f:
+        shape, fortran, dtype = _npy_header(f, path, "array")
+        return _stream_arrays([(f, shape, fortran, dtype)], path.stat().st_size - f.tell(), path, sampler)
+
+
+def read_npz_rows(path: Path, sampler: RowSampler) -> list[str]:
+    """Stream an .npz file into ``sampler``: member 'points' or the first (N, 3) array,
+    plus 'normals' (N, 3) when present."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            return _read_npz_archive(archive, path, sampler)
+    except zipfile.BadZipFile as exc:
+        raise InputError(f"{path}: not a valid .npz archive ({exc})") from exc
+
+
+def _read_npz_archive(archive: zipfile.ZipFile, path: Path, sampler: RowSampler) -> list[str]:
+    members = {_member_key(info.filename): info for info in archive.infolist()}
+    for info in members.values():
+        _check_member_size(info, path)
+    key = "points" if "points" in members else _first_points_member(archive, members, path)
+    with archive.open(members[key]) as pf:
+        shape, fortran, dtype = _npy_header(pf, path, key)
+        if "normals" not in members or shape[1] != 3:
+            return _stream_arrays([(pf, shape, fortran, dtype)], members[key].file_size, path, sampler)
+        with archive.open(members["normals"]) as nf:
+            nshape, nfortran, ndtype = _npy_header(nf, path, "normals")
+            if nshape != shape:
+                raise InputError(f"{path}: 'normals' has shape {nshape} but '{key}' has {shape}")
+            sources = [(pf, shape, fortran, dtype), (nf, nshape, nfortran, ndtype)]
+            return _stream_arrays(sources, min(members[key].file_size, members["normals"].file_size), path, sampler)
+
+
+def _member_key(name: str) -> str:
+    return name[:-4] if name.endswith(".npy") else name
+
+
+def _check_member_size(info: zipfile.ZipInfo, path: Path) -> None:
+    big = info.file_size > 64 << 20
+    if info.file_size > MAX_NPZ_MEMBER_BYTES or (big and info.file_size > MAX_NPZ_RATIO * max(info.compress_size, 1)):
+        raise InputError(
+            f"{path}: member '{info.filename}' would decompress to {info.file_size:,} bytes "
+            f"from {info.compress_size:,}; refused as a likely zip bomb"
+        )
+
+
+def _first_points_member(archive: zipfile.ZipFile, members: dict, path: Path) -> str:
+    for key, info in members.items():
+        with archive.open(info) as f:
+            try:
+                shape, _, _ = _npy_header(f, path, key)
+            except InputError:
+                continue
+            if shape[1] == 3:
+                return key
+    raise InputError(f"{path}: no 'points' array and no (N, 3) array among {sorted(members)[:5]}")
+
+
+def _npy_header(f: BinaryIO, path: Path, name: str) -> tuple[tuple[int, int], bool, np.dtype]:
+    """Read a .npy header; returns ((N, C), fortran_order, dtype) or raises InputError."""
+    fmt = np.lib.format
+    try:
+        version = fmt.read_magic(f)
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = fmt.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"unsupported .npy version {version}")
+    except (ValueError, OSError, SyntaxError, EOFError) as exc:
+        raise InputError(f"{path}: '{name}' is not a valid NumPy array ({exc})") from exc
+    if dtype.hasobject or dtype.fields is not None or dtype.kind not in "fiu":
+        raise InputError(f"{path}: '{name}' has dtype {dtype}; a plain float or integer array is needed")
+    if len(shape) != 2 or shape[1] < 3:
+        raise InputError(f"{path}: '{name}' has shape {shape}; expected (N, 3) or (N, 6)")
+    return shape, fortran, dtype
+
+
+def _stream_arrays(sources: list, available: int, path: Path, sampler: RowSampler) -> list[str]:
+    """Read row blocks from each (file, shape, fortran, dtype) source side by side, hstack
+    them (first 6 columns) and feed ``sampler``; ``available`` bounds each source's data."""
+    rows = sources[0][1][0]
+    for _, shape, fortran, dtype in sources:
+        need = shape[0] * shape[1] * dtype.itemsize
+        if need > available:
+            raise InputError(
+                f"{path}: array header declares {shape[0]:,} rows ({need:,} bytes) but only "
+                f"{available:,} bytes follow; the file is truncated or corrupt"
+            )
+        if fortran and need > BLOCK_BYTES * 64:
+            raise InputError(f"{path}: Fortran-ordered arrays over 512 MiB are not supported; save it C-ordered")
+    step = rows if any(src[2] for src in sources) else BLOCK_ROWS
+    for start in range(0, rows, step):
+        count = min(step, rows - start)
+        parts = [_read_block(f, shape[1], fortran, dtype, count, path) for f, shape, fortran, dtype in sources]
+        sampler.add(np.hstack(parts)[:, :6])
+    width = sources[0][1][1]
+    return [f"ignored columns {7 if width > 6 else 4}-{width} of the array"] if width not in (3, 6) else []
+
+
+def _read_block(f: BinaryIO, width: int, fortran: bool, dtype: np.dtype, count: int, path: Path) -> np.ndarray:
+    """Next ``count`` rows (count, width) of an array streamed from ``f`` (a Fortran-ordered
+    array is always read as one block)."""
+    nbytes = count * width * dtype.itemsize
+    data = f.read(nbytes)
+    if len(data) != nbytes:
+        raise InputError(f"{path}: array data ends early; the file is truncated")
+    return np.frombuffer(data, dtype=dtype).reshape((count, width), order="F" if fortran else "C")
