@@ -24,18 +24,31 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def check_output_path(out: Path) -> None:
+    """Refuse an output mesh path we could not write, before any work is done."""
+    from .core.errors import InputError
+    from .data.io import MESH_WRITE_EXTS
+
+    if out.suffix.lower() not in MESH_WRITE_EXTS:
+        raise InputError(f"{out}: unsupported mesh format {out.suffix or '(none)'}; use one of {', '.join(MESH_WRITE_EXTS)}")
+    if not out.parent.resolve().is_dir():
+        raise InputError(f"{out}: the folder {out.parent} does not exist")
+
+
 def cmd_reconstruct(args: argparse.Namespace) -> int:
     from .core.events import Finished, FitProgress, LevelMesh
     from .core.session import ReconstructionSession, Settings
     from .data.io import load_input, write_mesh
 
     out = Path(args.out)
-    data = load_input(args.input)
-    for notice in data.notices:
-        log.warning("%s", notice)
     settings = Settings(model=args.model, checkpoint=args.checkpoint, resolution0=args.resolution0,
                         levels=args.levels, threshold=args.threshold, device=args.device,
                         seconds=args.seconds, seed=args.seed)
+    settings.validate()
+    check_output_path(out)
+    data = load_input(args.input)
+    for notice in data.notices:
+        log.info("%s", notice)
     session = ReconstructionSession(data, settings)
     final = None
     stats: dict = {}

@@ -54,6 +54,7 @@ class Settings:
     batch_points: int = 65536
 
     def validate(self) -> ModelSpec:
+        """Check the settings (and a learned model's checkpoint) without loading anything heavy."""
         spec = get_spec(self.model)
         if not 2 <= self.resolution0 <= 256:
             raise InputError(f"--resolution0 must be between 2 and 256, not {self.resolution0}")
@@ -63,6 +64,8 @@ class Settings:
             raise InputError(f"--threshold for {spec.name} is a probability in (0, 1), not {self.threshold}")
         if not self.seconds > 0 or not math.isfinite(self.seconds):
             raise InputError("--seconds must be a positive number")
+        if spec.learned:
+            resolve_checkpoint(spec, self.checkpoint)
         return spec
 
 
@@ -84,13 +87,15 @@ class ModelStore:
 
 
 def resolve_checkpoint(spec: ModelSpec, checkpoint: str | None) -> Path:
-    """The weights to use for a learned model, or ModelUnavailable saying how to get some."""
-    if checkpoint:
-        return Path(checkpoint)
-    path = default_checkpoint(spec.name)
+    """The weights to use for a learned model, checked cheaply (file kind, card, model name),
+    or ModelUnavailable saying how to get some."""
+    from ..train.checkpoint import check_checkpoint
+
+    path = Path(checkpoint) if checkpoint else default_checkpoint(spec.name)
     if path is None:
         raise ModelUnavailable(f"{spec.name} has no trained checkpoint yet: pass --checkpoint PATH "
                                f"or train one with 'implicit-studio train --model {spec.name}'")
+    check_checkpoint(path, spec.name)
     return path
 
 

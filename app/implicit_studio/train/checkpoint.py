@@ -90,13 +90,8 @@ def config_from_card(card: dict, path: Path):
         raise CheckpointError(f"{path}: bad config in its card ({exc})") from None
 
 
-def load_checkpoint(path: str | Path, expected_model: str | None = None,
-                    device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
-    """Build the model described by the card and load its weights (eval mode).
-
-    Refuses pickle-based files without opening them, and raises CheckpointError with one
-    line naming the file for a missing, truncated, corrupt or mismatched checkpoint.
-    """
+def check_checkpoint(path: str | Path, expected_model: str | None = None) -> dict:
+    """Cheap checks before any tensor is read: file kind, presence, card, model name; returns the card."""
     path = Path(path)
     if path.suffix.lower() in PICKLE_SUFFIXES:
         raise CheckpointError(f"{path}: pickle-based checkpoints ({path.suffix}) are refused because "
@@ -108,6 +103,18 @@ def load_checkpoint(path: str | Path, expected_model: str | None = None,
     card = read_card(path)
     if expected_model is not None and card["model"] != expected_model:
         raise CheckpointError(f"{path}: this is a checkpoint of {card['model']!r}, not of {expected_model!r}")
+    return card
+
+
+def load_checkpoint(path: str | Path, expected_model: str | None = None,
+                    device: torch.device | str = "cpu") -> tuple[nn.Module, dict]:
+    """Build the model described by the card and load its weights (eval mode).
+
+    Refuses pickle-based files without opening them, and raises CheckpointError with one
+    line naming the file for a missing, truncated, corrupt or mismatched checkpoint.
+    """
+    path = Path(path)
+    card = check_checkpoint(path, expected_model)
     config = config_from_card(card, path)
     try:
         state = load_file(str(path), device="cpu")

@@ -1,0 +1,276 @@
+"""Supervised training of the learned models (ONet, ConvONet) on a data set from ``data build``.
+
+Resumable (``--resume`` continues from ``RUN_DIR/last.safetensors`` and its optimizer
+state), cut into chunks by ``--max-minutes``, model selection by validation IoU, and data
+parallel under ``torchrun`` (gloo on CPU, NCCL on GPU). Logs go to ``RUN_DIR/log.csv``
+and ``RUN_DIR/curves.png``; ``RUN_DIR/best.safetensors`` is the checkpoint to ship.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from ..core.errors import InputError
+from ..core.registry import get_spec
+from .checkpoint import load_checkpoint, save_checkpoint
+from .plot import plot_curves
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainOptions:
+    """One training run. ``lr`` peaks after ``warmup`` steps and decays by cosine to 10% at ``total_steps``."""
+
+    model: str
+    data: str
+    out: str
+    resume: bool = False
+    max_minutes: float = 120.0
+    size: str = "cpu"
+    batch_size: int = 16
+    lr: float = 1e-3
+    warmup: int = 200
+    total_steps: int = 20000
+    n_queries: int = 4096
+    near_fraction: float = 0.5
+    val_every: int = 200
+    val_shapes: int = 64
+    seed: int = 0
+    device: str = "auto"
+
+
+def _dist_info() -> tuple[int, int]:
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def init_distributed(device: torch.device) -> None:
+    """Join the process group when started by torchrun (WORLD_SIZE > 1)."""
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+
+
+def lr_at(step: int, opts: TrainOptions) -> float:
+    if step < opts.warmup:
+        return opts.lr * (step + 1) / opts.warmup
+    frac = min(1.0, (step - opts.warmup) / max(1, opts.total_steps - opts.warmup))
+    return opts.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
+
+
+def model_inputs(batch: dict, input_kind: str, device: torch.device) -> torch.Tensor:
+    return (batch["image"] if input_kind == "image" else batch["inputs"]).to(device)
+
+
+def make_loader(opts: TrainOptions, split: str, spec, cfg, train: bool):
+    from ..data.dataset import ShapeDataset
+
+    n_in = getattr(cfg, "n_input_points", 3000)
+    ds = ShapeDataset(opts.data, split, n_input_points=n_in, noise=getattr(cfg, "input_noise", 0.005),
+                      n_queries=opts.n_queries if train else 20000, near_fraction=opts.near_fraction if train else 0.0,
+                      with_images=spec.input_kind == "image", seed=opts.seed, eval=not train)
+    if len(ds) == 0:
+        raise InputError(f"{opts.data}: the {split} split is empty")
+    rank, world = _dist_info()
+    if train:
+        sampler = torch.utils.data.DistributedSampler(ds, world, rank, shuffle=True, seed=opts.seed, drop_last=True) \
+            if world > 1 else torch.utils.data.RandomSampler(ds, generator=torch.Generator().manual_seed(opts.seed))
+        return torch.utils.data.DataLoader(ds, batch_size=min(opts.batch_size, len(ds)), sampler=sampler,
+                                           drop_last=True, num_workers=0)
+    idx = list(range(min(opts.val_shapes, len(ds))))
+    return torch.utils.data.DataLoader(torch.utils.data.Subset(ds, idx), batch_size=8, shuffle=False)
+
+
+@torch.no_grad()
+def validation_iou(model, loader, input_kind: str, device: torch.device, threshold: float = 0.2) -> float:
+    """Mean IoU of predicted vs true occupancy at the uniform points of each validation shape."""
+    model.eval()
+    ious = []
+    t = math.log(threshold / (1 - threshold))
+    for batch in loader:
+        logits = model(batch["points"].to(device), model_inputs(batch, input_kind, device))
+        pred = logits > t
+        gt = batch["occ"].to(device) > 0.5
+        inter = (pred & gt).sum(1).float()
+        union = (pred | gt).sum(1).float().clamp_min(1)
+        ious.extend((inter / union).tolist())
+    model.train()
+    return float(np.mean(ious)) if ious else 0.0
+
+
+def _save_optimizer(path: Path, opt: torch.optim.Optimizer) -> None:
+    state = opt.state_dict()
+    tensors = {}
+    scalars = {}
+    for pid, st in state["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v) and v.dim() > 0:
+                tensors[f"{pid}.{k}"] = v.contiguous()
+            else:
+                scalars[f"{pid}.{k}"] = float(v)
+    save_file(tensors, str(path), metadata={"scalars": json.dumps(scalars)})
+
+
+def _load_optimizer(path: Path, opt: torch.optim.Optimizer) -> None:
+    from safetensors import safe_open
+
+    with safe_open(str(path), "pt") as f:
+        scalars = json.loads(f.metadata()["scalars"])
+    tensors = load_file(str(path))
+    state = opt.state_dict()
+    new_state: dict = {}
+    for key, v in list(tensors.items()) + list(scalars.items()):
+        pid, name = key.split(".", 1)
+        value = torch.tensor(v) if name == "step" else v
+        new_state.setdefault(int(pid), {})[name] = value
+    state["state"] = new_state
+    opt.load_state_dict(state)
+
+
+def train(opts: TrainOptions) -> dict:
+    """Run (or continue) training until ``max_minutes`` or ``total_steps``; returns a summary."""
+    from ..core.device import select_device
+
+    spec = get_spec(opts.model)
+    if not spec.learned:
+        raise InputError(f"{spec.name} is fitted per shape, not trained: use 'reconstruct --model {spec.name}'")
+    device = select_device(opts.device)
+    init_distributed(device)
+    rank, world = _dist_info()
+    out = Path(opts.out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(opts.seed)
+    state_path = out / "state.json"
+    cfg = spec.config(opts.size)
+    if opts.resume and state_path.is_file():
+        model, _ = load_checkpoint(out / "last.safetensors", expected_model=spec.name, device=device)
+        cfg = model.cfg
+        state = json.loads(state_path.read_text())
+    else:
+        model = cfg.build().to(device)
+        state = {"step": 0, "wall_s": 0.0, "best_iou": -1.0, "options": asdict(opts)}
+    model.train()
+    ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
+    opt = torch.optim.Adam(model.parameters(), lr=opts.lr)
+    if opts.resume and (out / "last_optimizer.safetensors").is_file():
+        _load_optimizer(out / "last_optimizer.safetensors", opt)
+    train_loader = make_loader(opts, "train", spec, cfg, train=True)
+    val_loader = make_loader(opts, "val", spec, cfg, train=False) if rank == 0 else None
+    log_path = out / "log.csv"
+    new_log = not log_path.exists() or not opts.resume
+    log_file = open(log_path, "w" if new_log else "a", newline="")
+    writer = csv.writer(log_file)
+    if new_log:
+        writer.writerow(["step", "minutes", "loss", "val_iou", "lr"])
+    start = time.perf_counter()
+    wall0 = state["wall_s"]
+    epoch = 0
+    losses: list[float] = []
+    done = False
+    while not done:
+        if hasattr(train_loader.sampler, "set_epoch"):
+            train_loader.sampler.set_epoch(epoch)
+        for batch in train_loader:
+            step = state["step"]
+            for group in opt.param_groups:
+                group["lr"] = lr_at(step, opts)
+            logits = ddp(batch["points"].to(device), model_inputs(batch, spec.input_kind, device))
+            loss = F.binary_cross_entropy_with_logits(logits, batch["occ"].to(device), reduction="none").sum(-1).mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss))
+            state["step"] = step + 1
+            elapsed = time.perf_counter() - start
+            state["wall_s"] = wall0 + elapsed
+            out_of_time = elapsed > opts.max_minutes * 60 or state["step"] >= opts.total_steps
+            if rank == 0 and (state["step"] % opts.val_every == 0 or out_of_time):
+                iou = validation_iou(model, val_loader, spec.input_kind, device)
+                mean_loss = float(np.mean(losses))
+                losses.clear()
+                writer.writerow([state["step"], round(state["wall_s"] / 60, 3), round(mean_loss, 4), round(iou, 4),
+                                 lr_at(step, opts)])
+                log_file.flush()
+                log.info("step %d  %.1f min  loss %.3f  val IoU %.4f", state["step"], state["wall_s"] / 60, mean_loss, iou)
+                card = dict(steps=state["step"], wall_time_s=round(state["wall_s"], 1), val_iou=iou,
+                            data=str(opts.data), hardware=_hardware(device, world), options=asdict(opts))
+                save_checkpoint(out / "last.safetensors", spec.name, model, cfg, **card)
+                _save_optimizer(out / "last_optimizer.safetensors", opt)
+                if iou > state["best_iou"]:
+                    state["best_iou"] = iou
+                    save_checkpoint(out / "best.safetensors", spec.name, model, cfg, **card)
+                state_path.write_text(json.dumps(state, indent=2))
+                plot_run(out)
+            if out_of_time:
+                done = True
+                break
+        epoch += 1
+    log_file.close()
+    if world > 1:
+        dist.barrier()
+    return {"steps": state["step"], "wall_s": state["wall_s"], "best_val_iou": state["best_iou"], "out": str(out)}
+
+
+def _hardware(device: torch.device, world: int) -> str:
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({os.cpu_count()} cores)"
+    return f"{world} x {name}, torch {torch.__version__}"
+
+
+def plot_run(out: Path) -> None:
+    """Draw ``out/log.csv`` into ``out/curves.png`` (loss and validation IoU against minutes)."""
+    with open(out / "log.csv") as f:
+        rows = list(csv.DictReader(f))
+    minutes = [float(r["minutes"]) for r in rows]
+    plot_curves(out / "curves.png", [
+        ("training loss (BCE summed over query points)", {"loss": (minutes, [float(r["loss"]) for r in rows])}),
+        ("validation IoU", {"val IoU": (minutes, [float(r["val_iou"]) for r in rows])}),
+    ])
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = TrainOptions("", "", "")
+    parser.add_argument("--model", required=True)
+    parser.add_argument("--data", required=True, help="data set folder made by 'implicit-studio data build'")
+    parser.add_argument("--out", required=True, help="run folder (checkpoints, log.csv, curves.png)")
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--max-minutes", type=float, default=d.max_minutes, help="stop this chunk after so long")
+    parser.add_argument("--size", default=d.size, choices=["cpu", "paper"])
+    parser.add_argument("--batch-size", type=int, default=d.batch_size)
+    parser.add_argument("--lr", type=float, default=d.lr)
+    parser.add_argument("--warmup", type=int, default=d.warmup)
+    parser.add_argument("--total-steps", type=int, default=d.total_steps)
+    parser.add_argument("--n-queries", type=int, default=d.n_queries)
+    parser.add_argument("--near-fraction", type=float, default=d.near_fraction)
+    parser.add_argument("--val-every", type=int, default=d.val_every)
+    parser.add_argument("--val-shapes", type=int, default=d.val_shapes)
+    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--device", default=d.device)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not Path(args.data, "manifest.json").is_file():
+        raise InputError(f"{args.data}: no manifest.json; build a data set with 'implicit-studio data build'")
+    opts = TrainOptions(model=args.model, data=args.data, out=args.out, resume=args.resume,
+                        max_minutes=args.max_minutes, size=args.size, batch_size=args.batch_size, lr=args.lr,
+                        warmup=args.warmup, total_steps=args.total_steps, n_queries=args.n_queries,
+                        near_fraction=args.near_fraction, val_every=args.val_every, val_shapes=args.val_shapes,
+                        seed=args.seed, device=args.device)
+    summary = train(opts)
+    if _dist_info()[0] == 0:
+        print(json.dumps(summary))
+    return 0
