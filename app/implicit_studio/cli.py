@@ -167,7 +167,7 @@ MODULE_COMMANDS = {
     "data": ("implicit_studio.data.build", "build the training data set from registry packages"),
     "train": ("implicit_studio.train.trainer", "train a learned model"),
     "bench": ("implicit_studio.bench", "speed benchmarks (JSON)"),
-    "benchmark": ("implicit_studio.quality", "quality benchmark table"),
+    "benchmark": ("implicit_studio.quality", "quality table: 'benchmark quality'"),
 }
 
 

@@ -5,6 +5,6 @@ Qt-free; needs numpy, scipy, trimesh and libigl. Importing this package loads th
 """
 
 from .inside import inside_mesh
-from .mesh_metrics import evaluate_files, evaluate_meshes, format_metrics
+from .mesh_metrics import evaluate_against_samples, evaluate_files, evaluate_meshes, format_metrics
 
-__all__ = ["evaluate_files", "evaluate_meshes", "format_metrics", "inside_mesh"]
+__all__ = ["evaluate_against_samples", "evaluate_files", "evaluate_meshes", "format_metrics", "inside_mesh"]

@@ -360,3 +360,34 @@ def format_metrics(metrics: dict) -> str:
         rows.append(("FAILED", f"{metrics['failure']} (counted: IoU 0, F 0, Chamfer missing)"))
     width = max(len(label) for label, _ in rows)
     return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
+
+
+def evaluate_against_samples(
+    pred: trimesh.Trimesh | None,
+    uniform_points: np.ndarray,
+    uniform_occ: np.ndarray,
+    surface_points: np.ndarray,
+    surface_normals: np.ndarray,
+    seed: int = 0,
+) -> dict:
+    """Metrics of a prediction against a data set shape stored as samples (no GT mesh).
+
+    As in the ONet evaluation: IoU at the stored uniform points (N, 3) with their true
+    occupancy (N,) bool, the prediction's inside test by winding number; Chamfer-L1, normal
+    consistency and F-scores against the stored surface samples (M, 3) and normals (M, 3),
+    with as many samples drawn on the prediction. Everything is in the unit frame.
+    """
+    n = len(surface_points)
+    problem = mesh_problem(pred)
+    if problem is not None:
+        return failed_result(problem, n, 1.0)
+    vertices = np.asarray(pred.vertices, dtype=np.float64)
+    faces = np.asarray(pred.faces, dtype=np.int64)
+    occ_pred = points_inside(vertices, faces, np.asarray(uniform_points, dtype=np.float64))
+    result = {"iou": occupancy_iou(occ_pred, np.asarray(uniform_occ, dtype=bool))}
+    gt_normals = np.asarray(surface_normals, dtype=np.float64)
+    gt_normals = gt_normals / np.maximum(np.linalg.norm(gt_normals, axis=1, keepdims=True), 1e-12)
+    result.update(surface_metrics(*sample_surface(vertices[faces], n, np.random.default_rng(seed)),
+                                  np.asarray(surface_points, dtype=np.float64), gt_normals))
+    result.update(n_points=n, frame_scale=1.0, empty_prediction=False, failure=None)
+    return result

@@ -1,0 +1,160 @@
+"""``implicit-studio benchmark quality``: the ONet-paper-style results table on the data set's test shapes.
+
+Rows: every learned model with a checkpoint, screened Poisson (Open3D, estimated normals, when
+installed) and SIREN fitted for ``--siren-seconds``; columns: IoU, Chamfer-L1 (raw and x10),
+normal consistency, F@1%, seconds per shape; separately for seen categories (the test split)
+and the held-out categories. Inputs are as in the papers: 300 noisy points for ONet, 3000 for
+ConvONet, SIREN and Poisson (noise std 0.005), one rendered view for the image model. Failed
+reconstructions count (IoU 0, F 0).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+METRIC_KEYS = ("iou", "chamfer_l1", "chamfer_l1_x10", "normal_consistency", "fscore_1pct", "seconds")
+
+
+def noisy_input(surface: np.ndarray, n: int, noise: float, seed: int) -> np.ndarray:
+    """n points drawn from (M, 3) surface samples plus Gaussian noise: (n, 3) float32."""
+    rng = np.random.default_rng(seed)
+    idx = rng.choice(len(surface), n, replace=len(surface) < n)
+    return (surface[idx] + rng.normal(scale=noise, size=(n, 3))).astype(np.float32)
+
+
+def reconstruct(model: str, data, seconds: float, checkpoint: str | None = None):
+    """Final mesh (trimesh, unit frame) of one session run, or None if empty; and seconds taken."""
+    import trimesh
+
+    from .core.events import LevelMesh
+    from .core.session import ReconstructionSession, Settings
+
+    t0 = time.perf_counter()
+    final = None
+    for event in ReconstructionSession(data, Settings(model=model, seconds=seconds, checkpoint=checkpoint)).run():
+        if isinstance(event, LevelMesh) and event.final:
+            final = event
+    dt = time.perf_counter() - t0
+    if final is None or len(final.faces) == 0:
+        return None, dt
+    return trimesh.Trimesh(final.vertices, final.faces, process=False), dt
+
+
+def poisson(points: np.ndarray):
+    """Screened Poisson with Open3D on (N, 3) points (normals estimated): trimesh or None, seconds."""
+    import open3d as o3d
+    import trimesh
+
+    t0 = time.perf_counter()
+    pcd = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(points.astype(np.float64)))
+    pcd.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(16))
+    pcd.orient_normals_consistent_tangent_plane(16)
+    mesh, density = o3d.geometry.TriangleMesh.create_from_point_cloud_poisson(pcd, depth=8)
+    density = np.asarray(density)
+    mesh.remove_vertices_by_mask(density < np.quantile(density, 0.02))
+    dt = time.perf_counter() - t0
+    out = trimesh.Trimesh(np.asarray(mesh.vertices), np.asarray(mesh.triangles), process=False)
+    return (out if len(out.faces) else None), dt
+
+
+def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, siren_shapes: int,
+                   siren_seconds: float, seed: int) -> dict:
+    """Per-model mean metrics over the first ``n_shapes`` shapes of ``split``."""
+    from .core.registry import get_spec
+    from .data.dataset import load_shape
+    from .data.inputs import InputData
+    from .metrics import evaluate_against_samples
+
+    ids = [line.strip() for line in (root / "splits" / f"{split}.txt").read_text().splitlines() if line.strip()]
+    ids = ids[:n_shapes]
+    rows: dict[str, list[dict]] = {}
+    for k, shape_id in enumerate(ids):
+        shape = load_shape(root / "shapes" / f"{shape_id}.npz")
+        gt = (shape["uniform_points"], shape["uniform_occ"], shape["surface_points"], shape["surface_normals"])
+        for name in models:
+            if name in ("siren", "relu-mlp") and k >= siren_shapes:
+                continue
+            if name == "poisson":
+                pts = noisy_input(shape["surface_points"], 3000, 0.005, seed + k)
+                try:
+                    mesh, dt = poisson(pts)
+                except ImportError:
+                    continue
+            else:
+                spec = get_spec(name)
+                if spec.input_kind == "image":
+                    data = InputData(shape_id, "image", image=shape["images"][0])
+                else:
+                    n_in = getattr(spec.config("cpu"), "n_input_points", 3000)
+                    data = InputData(shape_id, "points", points=noisy_input(shape["surface_points"], n_in, 0.005, seed + k))
+                mesh, dt = reconstruct(name, data, siren_seconds)
+            metrics = evaluate_against_samples(mesh, *gt, seed=seed)
+            metrics["seconds"] = dt
+            metrics["shape"] = shape_id
+            rows.setdefault(name, []).append(metrics)
+            log.info("%s %s %s IoU %s F1 %.3f %.1f s", split, shape_id, name, metrics["iou"], metrics["fscore_1pct"], dt)
+    return {name: summarize(r) for name, r in rows.items()}
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Means over shapes; missing Chamfer/NC (failures) are reported as a count, never dropped silently."""
+    out = {"shapes": len(rows), "failures": sum(1 for r in rows if r["failure"])}
+    for key in METRIC_KEYS:
+        values = [r[key] for r in rows if r[key] is not None]
+        out[key] = float(np.mean(values)) if values else None
+    return out
+
+
+def format_table(results: dict) -> str:
+    lines = []
+    for split, table in results["splits"].items():
+        lines.append(f"\n{split} ({results['machine']})")
+        lines.append(f"{'model':18s} {'shapes':>6s} {'IoU':>6s} {'CD-L1':>7s} {'CD x10':>7s} {'NC':>6s} {'F@1%':>6s} {'s/shape':>8s} fail")
+        for name, r in table.items():
+            def f(v, d=3):
+                return "-" if v is None else f"{v:.{d}f}"
+            lines.append(f"{name:18s} {r['shapes']:6d} {f(r['iou']):>6s} {f(r['chamfer_l1'], 4):>7s} "
+                         f"{f(r['chamfer_l1_x10']):>7s} {f(r['normal_consistency']):>6s} {f(r['fscore_1pct']):>6s} "
+                         f"{f(r['seconds'], 2):>8s} {r['failures']}")
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("what", choices=["quality"])
+    parser.add_argument("--data", default="data/dataset", help="data set folder (from 'data build')")
+    parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--shapes", type=int, default=50, help="shapes per split")
+    parser.add_argument("--siren-shapes", type=int, default=5, help="shapes per split for SIREN (60 s each)")
+    parser.add_argument("--siren-seconds", type=float, default=60.0)
+    parser.add_argument("--models", default="onet-pointcloud,onet-image,convonet-3plane,convonet-grid,poisson,siren")
+    parser.add_argument("--seed", type=int, default=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    import os
+    import platform
+
+    from .core.errors import InputError
+    from .core.registry import MODELS, default_checkpoint
+
+    root = Path(args.data)
+    if not (root / "manifest.json").is_file():
+        raise InputError(f"{root}: no data set there (manifest.json missing); run 'implicit-studio data build'")
+    models = [m for m in args.models.split(",") if m == "poisson" or not MODELS[m].learned or default_checkpoint(m)]
+    results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", "splits": {},
+               "inputs": "300 points (ONet) / 3000 points (others), noise std 0.005; image: view 0"}
+    for split in ("test", "heldout"):
+        if (root / "splits" / f"{split}.txt").is_file():
+            results["splits"][split] = evaluate_split(root, split, models, args.shapes, args.siren_shapes,
+                                                      args.siren_seconds, args.seed)
+    print(format_table(results))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+    return 0
