@@ -1,0 +1,82 @@
+"""``implicit-studio gui``: build the QApplication and the main window, optionally screenshot and exit."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+log = logging.getLogger(__name__)
+
+
+def qt_application():
+    """The running QApplication, or a new one set up for vispy and pyqtgraph."""
+    from PySide6.QtWidgets import QApplication
+
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(sys.argv[:1])
+        app.setApplicationName("Implicit Studio")
+        app.setOrganizationName("ImplicitStudio")
+    import vispy
+
+    vispy.use(app="pyside6")
+    return app
+
+
+def run_gui(args) -> int:
+    """Open the window with the command line's files, model, comparison and preset.
+
+    With ``--screenshot OUT.png`` the whole window is saved when every level is done;
+    ``--exit-when-done`` then quits: 0 on success, 1 (with a message) on failure.
+    """
+    from PySide6.QtCore import QTimer
+
+    from .main_window import MainWindow
+    from .presets import get_preset
+
+    app = qt_application()
+    unattended = bool(args.exit_when_done)
+    window = MainWindow(interactive=not unattended)
+    result = {"code": 0}
+
+    def finish() -> None:
+        if args.screenshot:
+            if window.save_screenshot(args.screenshot):
+                log.info("wrote %s", args.screenshot)
+            else:
+                log.error("could not write the screenshot %s", args.screenshot)
+                result["code"] = 1
+        if unattended:
+            if not any(r.final is not None for r in window.model.runs) and window.model.data is not None:
+                log.error("no mesh was produced: %s", "; ".join(window.errors) or "unknown reason")
+                result["code"] = 1
+            window.close()
+            app.quit()
+
+    def failed_to_load(path: str, message: str, _user: bool) -> None:
+        if unattended:
+            log.error("%s", message)
+            result["code"] = 1
+            window.close()
+            app.quit()
+
+    if args.screenshot or unattended:
+        # let the last frame render before grabbing the window
+        window.idle.connect(lambda: QTimer.singleShot(400, finish))
+        window.model.load_failed.connect(failed_to_load)
+    if args.model:
+        window.model_panel.set_model(args.model)
+    if args.compare:
+        window.set_compare([m.strip() for m in args.compare.split(",") if m.strip()])
+    window.show()
+    if args.preset:
+        preset = get_preset(args.preset)
+        window.apply_preset(preset)
+        if args.files:
+            window.open_files(args.files)
+    elif args.files:
+        window.open_files(args.files)
+    elif args.screenshot or unattended:
+        QTimer.singleShot(800, finish)
+    app.exec()
+    return result["code"]

@@ -1,0 +1,68 @@
+"""Side panel section: what the current input is (file, point statistics, image thumbnail, notices)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QImage, QPixmap
+from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout
+
+
+def image_pixmap(image: np.ndarray, size: int = 160) -> QPixmap:
+    """(H, W, 3) uint8 -> a QPixmap scaled to fit ``size`` pixels."""
+    rgb = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
+    h, w = rgb.shape[:2]
+    qimage = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
+    return QPixmap.fromImage(qimage).scaled(size, size, Qt.AspectRatioMode.KeepAspectRatio,
+                                            Qt.TransformationMode.SmoothTransformation)
+
+
+def describe_input(data) -> str:
+    """A few lines about ``data`` for the panel."""
+    lines = [data.summary()]
+    if data.points is not None:
+        lo, hi = data.points.min(axis=0), data.points.max(axis=0)
+        lines.append("extent (unit frame): " + " x ".join(f"{v:.2f}" for v in hi - lo))
+        scale = data.normalization.scale
+        lines.append(f"scale: 1 unit = {scale:.4g} of your units")
+    lines.extend(data.notices)
+    return "\n".join(lines)
+
+
+class InputPanel(QGroupBox):
+    """Shows the loaded input; ``show_loading`` while a file is parsed in the background."""
+
+    def __init__(self, parent=None):
+        super().__init__("Input", parent)
+        self.name = QLabel("Drop a point cloud, mesh or image here\n(or File > Open, Ctrl+O)")
+        self.name.setWordWrap(True)
+        self.name.setStyleSheet("font-weight: bold;")
+        self.details = QLabel("")
+        self.details.setWordWrap(True)
+        self.thumbnail = QLabel()
+        self.thumbnail.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.thumbnail.hide()
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.name)
+        layout.addWidget(self.details)
+        layout.addWidget(self.thumbnail)
+
+    def show_loading(self, path: str) -> None:
+        self.details.setText(f"loading {Path(path).name} ...")
+
+    def show_input(self, path: str, data) -> None:
+        self.name.setText(Path(path).name)
+        self.name.setToolTip(str(path))
+        self.details.setText(describe_input(data))
+        if data.image is not None:
+            self.thumbnail.setPixmap(image_pixmap(data.image))
+            self.thumbnail.show()
+        else:
+            self.thumbnail.hide()
+
+    def show_failed(self) -> None:
+        """Loading failed: keep showing the previous input."""
+        if self.details.text().startswith("loading"):
+            self.details.setText("")

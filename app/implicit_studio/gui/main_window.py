@@ -1,0 +1,457 @@
+"""The main window: a composition of the view grid, the side panels and the session model.
+
+The window wires signals between ``StudioModel`` (state + workers) and the panels;
+it holds no reconstruction state of its own and runs nothing slow on the UI thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, QScrollArea, QSplitter,
+                               QTabWidget, QVBoxLayout, QWidget)
+
+from ..core.events import Encoded, Finished, FitProgress, Started
+from ..core.registry import MODELS
+from ..core.session import Settings
+from . import dialogs
+from .compare import MetricsTable, ViewGrid
+from .fit_panel import FitPanel
+from .input_panel import InputPanel
+from .model_panel import ModelPanel
+from .presets import Preset, load_presets
+from .progress_panel import ProgressPanel
+from .representations import REPRESENTATIONS
+from .session_model import StudioModel
+from .slice_view import SliceView
+from .workers import MeshPayload
+
+log = logging.getLogger(__name__)
+MAX_RECENT = 8
+MAX_SHOWN_POINTS = 40_000
+COMPARE_SETS = {
+    "ReLU MLP vs SIREN": ["relu-mlp", "siren"],
+    "ONet vs ConvONet vs SIREN": ["onet-pointcloud", "convonet-3plane", "siren"],
+    "ConvONet planes vs grid": ["convonet-3plane", "convonet-grid"],
+}
+GUI_SETTINGS = {"batch_points": 32768, "mesh_every": 1.5}
+
+
+def app_settings() -> QSettings:
+    """Where recent files are kept (an INI file in the user's config folder)."""
+    return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "ImplicitStudio", "implicit-studio")
+
+
+def view_title(name: str) -> str:
+    if name in REPRESENTATIONS:
+        return REPRESENTATIONS[name].title
+    return MODELS[name].title if name in MODELS else name
+
+
+class MainWindow(QMainWindow):
+    """Drop a file, pick a model, watch the mesh refine; ``idle`` fires when all work is done."""
+
+    idle = Signal()
+    error_shown = Signal(str)
+
+    def __init__(self, parent=None, interactive: bool = True):
+        super().__init__(parent)
+        self.setWindowTitle("Implicit Studio")
+        self.setAcceptDrops(True)
+        self.interactive = interactive     # False: errors go to the log and status bar, no dialogs
+        self.model = StudioModel(Settings(**GUI_SETTINGS), self)
+        self.compare_models: list[str] | None = None
+        self.errors: list[str] = []
+        self.shown_points: np.ndarray | None = None
+        self._slice_index: int | None = None
+
+        self.grid = ViewGrid()
+        self.banner = QLabel()
+        self.banner.setWordWrap(True)
+        self.banner.setStyleSheet("background: #f3efe2; padding: 6px; border-radius: 3px;")
+        self.banner.hide()
+        center = QWidget()
+        center_layout = QVBoxLayout(center)
+        center_layout.setContentsMargins(4, 4, 4, 4)
+        center_layout.addWidget(self.banner)
+        center_layout.addWidget(self.grid, 1)
+
+        self.input_panel = InputPanel()
+        self.model_panel = ModelPanel()
+        self.progress = ProgressPanel()
+        side = QWidget()
+        side_layout = QVBoxLayout(side)
+        side_layout.addWidget(self.input_panel)
+        side_layout.addWidget(self.model_panel)
+        side_layout.addWidget(self.progress)
+        side_layout.addStretch(1)
+        scroll = QScrollArea()
+        scroll.setWidget(side)
+        scroll.setWidgetResizable(True)
+        scroll.setMinimumWidth(340)
+
+        self.slice_view = SliceView()
+        self.fit_panel = FitPanel()
+        self.metrics = MetricsTable()
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.slice_view, "Slice")
+        self.tabs.addTab(self.fit_panel, "Fitting")
+        self.tabs.addTab(self.metrics, "Compare")
+        right = QSplitter(Qt.Orientation.Vertical)
+        right.addWidget(scroll)
+        right.addWidget(self.tabs)
+        right.setSizes([520, 380])
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(center)
+        splitter.addWidget(right)
+        splitter.setStretchFactor(0, 1)
+        splitter.setSizes([980, 420])
+        self.setCentralWidget(splitter)
+
+        self.status_device = QLabel("device: -")
+        self.status_time = QLabel("")
+        self.status_evals = QLabel("")
+        for label in (self.status_time, self.status_evals, self.status_device):
+            self.statusBar().addPermanentWidget(label)
+        self.statusBar().showMessage("Drop a point cloud, mesh or image on the window")
+
+        self._build_menus()
+        self._connect()
+        self.resize(1400, 900)
+
+    # --- set-up -------------------------------------------------------------------------
+    def _action(self, menu, text: str, slot, shortcut=None, checkable=False, checked=False) -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setCheckable(checkable)
+        action.setChecked(checked)
+        (action.toggled if checkable else action.triggered).connect(slot)
+        menu.addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        file_menu = bar.addMenu("&File")
+        self._action(file_menu, "&Open...", self.open_dialog, QKeySequence.StandardKey.Open)
+        self.recent_menu = file_menu.addMenu("Open &Recent")
+        self._action(file_menu, "&Export Mesh...", self.export_dialog, "Ctrl+E")
+        self._action(file_menu, "Save &Screenshot...", self.screenshot_dialog, "Ctrl+S")
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
+
+        run_menu = bar.addMenu("&Reconstruct")
+        self._action(run_menu, "&Reconstruct", self.reconstruct, "Ctrl+R")
+        self._action(run_menu, "&Cancel", self.model.cancel, "Esc")
+        self._action(run_menu, "&Pause / Resume Fit", self.fit_panel.pause_button.toggle, "Space")
+        self._action(run_menu, "&Stop Fit and Mesh", self.model.stop_fit)
+
+        view_menu = bar.addMenu("&View")
+        self.wire_action = self._action(view_menu, "&Wireframe", self._on_wireframe, "W", True)
+        self.bbox_action = self._action(view_menu, "&Bounding Box", self._on_bbox, "B", True)
+        self.points_action = self._action(view_menu, "Input &Points", self._on_points, "P", True, True)
+        self._action(view_menu, "Reset &View", self.reset_view, "R")
+        view_menu.addSeparator()
+        self._action(view_menu, "&Copy Camera", self.copy_camera, "Ctrl+Shift+C")
+        self._action(view_menu, "&Paste Camera", self.paste_camera, "Ctrl+Shift+V")
+
+        compare_menu = bar.addMenu("&Compare")
+        self._action(compare_menu, "Single Model", lambda: self.set_compare(None))
+        for title, models in COMPARE_SETS.items():
+            self._action(compare_menu, title, lambda _=False, m=models: self._compare_now(m))
+
+        preset_menu = bar.addMenu("C&lassroom")
+        for preset in load_presets().values():
+            action = self._action(preset_menu, preset.title, lambda _=False, p=preset: self.apply_preset(p))
+            action.setToolTip(preset.description)
+
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&Keyboard Shortcuts", lambda: dialogs.show_shortcuts(self), "F1")
+        self._action(help_menu, "&About", lambda: dialogs.show_about(self, self.status_device.text()))
+        self._update_recent_menu()
+
+    def _connect(self) -> None:
+        m = self.model
+        m.loading.connect(self.input_panel.show_loading)
+        m.loading.connect(lambda p: self.statusBar().showMessage(f"loading {p} ..."))
+        m.input_changed.connect(self._on_input)
+        m.load_failed.connect(self._on_load_failed)
+        m.runs_started.connect(self._on_runs_started)
+        m.run_event.connect(self._on_run_event)
+        m.run_failed.connect(self._on_run_failed)
+        m.metrics_ready.connect(self.metrics.set_metrics)
+        m.all_done.connect(self._on_all_done)
+        self.model_panel.reconstruct_requested.connect(self.reconstruct)
+        self.model_panel.cancel_requested.connect(m.cancel)
+        self.fit_panel.pause_requested.connect(m.pause)
+        self.fit_panel.resume_requested.connect(m.resume)
+        self.fit_panel.stop_requested.connect(m.stop_fit)
+
+    # --- files ----------------------------------------------------------------------------
+    def open_files(self, paths: list[str]) -> None:
+        """Load the first of ``paths`` in the background and reconstruct it (others are ignored)."""
+        if not paths:
+            return
+        if len(paths) > 1:
+            self.statusBar().showMessage(f"opening {Path(paths[0]).name}; {len(paths) - 1} more file(s) ignored")
+        self.model.load(str(paths[0]), then_models=self.current_models())
+
+    def open_dialog(self) -> None:
+        from ..data.io import SUPPORTED_IMAGE_EXTS, SUPPORTED_MESH_EXTS, SUPPORTED_POINT_EXTS
+
+        exts = sorted(set(SUPPORTED_POINT_EXTS + SUPPORTED_MESH_EXTS + SUPPORTED_IMAGE_EXTS))
+        path, _ = QFileDialog.getOpenFileName(self, "Open a point cloud, mesh or image", "",
+                                              f"Inputs ({' '.join('*' + e for e in exts)});;All files (*)")
+        if path:
+            self.open_files([path])
+
+    def dragEnterEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dragMoveEvent(self, event) -> None:  # noqa: N802 - Qt override
+        if event.mimeData().hasUrls():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: N802 - Qt override
+        paths = [u.toLocalFile() for u in event.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_files(paths)
+
+    def _remember(self, path: str) -> None:
+        store = app_settings()
+        recent = [p for p in (store.value("recent", []) or []) if p != path]
+        store.setValue("recent", [path, *recent][:MAX_RECENT])
+        self._update_recent_menu()
+
+    def recent_files(self) -> list[str]:
+        value = app_settings().value("recent", []) or []
+        return [value] if isinstance(value, str) else list(value)
+
+    def _update_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        for path in self.recent_files():
+            self._action(self.recent_menu, path, lambda _=False, p=path: self.open_files([p]))
+        self.recent_menu.setEnabled(bool(self.recent_files()))
+
+    # --- runs -----------------------------------------------------------------------------
+    def current_models(self) -> list[str]:
+        return list(self.compare_models) if self.compare_models else [self.model_panel.model]
+
+    def set_compare(self, models: list[str] | None) -> None:
+        """Compare 2-4 models side by side from the next reconstruction on (None: one model)."""
+        if models:
+            unknown = [m for m in models if m not in MODELS and m not in REPRESENTATIONS]
+            if unknown:
+                from ..core.errors import InputError
+
+                raise InputError(f"unknown model(s) {', '.join(unknown)}: choose from {', '.join(MODELS)}")
+            models = list(models)[: ViewGrid.MAX_VIEWS]
+        self.compare_models = models or None
+        if not models:
+            self.banner.hide()
+        self.grid.set_count(len(self.current_models()))
+
+    def _compare_now(self, models: list[str]) -> None:
+        self.set_compare(models)
+        self.reconstruct()
+
+    def apply_preset(self, preset: Preset) -> None:
+        """Set the views and settings of a classroom preset and run it on its input."""
+        self.model_panel.apply(preset.settings)
+        self.set_compare(preset.views if len(preset.views) > 1 else None)
+        if len(preset.views) == 1:
+            self.model_panel.set_model(preset.views[0])
+        self.banner.setText(f"<b>{preset.title}</b> &mdash; {preset.description}")
+        self.banner.show()
+        self.model.load(str(preset.input_path), then_models=self.current_models())
+
+    def reconstruct(self) -> None:
+        """Run the chosen model(s) on the current input; a running reconstruction is cancelled."""
+        if self.model.data is None:
+            self.statusBar().showMessage("Open or drop an input first")
+            return
+        values = self.model_panel.values()
+        values.pop("model")
+        if self.compare_models:
+            values["threshold"] = None     # each model its own default iso-level
+        for key, value in values.items():
+            setattr(self.model.settings, key, value)
+        self.model.reconstruct(self.current_models())
+
+    def _on_input(self, data) -> None:
+        self.input_panel.show_input(self.model.path, data)
+        self._remember(self.model.path)
+        self.statusBar().showMessage(f"{Path(self.model.path).name}: {data.summary()}")
+        points = data.points
+        if points is not None and len(points) > MAX_SHOWN_POINTS:
+            points = points[np.random.default_rng(0).choice(len(points), MAX_SHOWN_POINTS, replace=False)]
+        self.shown_points = points
+        self.grid.set_count(len(self.current_models()))
+        for view in self.grid.active():
+            view.clear()
+            view.set_points(points)
+            view.set_points_visible(self.points_action.isChecked())
+        self.slice_view.clear()
+
+    def _on_load_failed(self, path: str, message: str, user_error: bool) -> None:
+        self.input_panel.show_failed()
+        self._report(f"Cannot open {Path(path).name}", message)
+
+    def _on_runs_started(self, runs: list) -> None:
+        views = self.grid.set_count(len(runs))
+        names = [r.model for r in runs]
+        levels = self.model.settings.levels
+        fitted = {i: self.model.settings.seconds for i, n in enumerate(names) if n in MODELS and not MODELS[n].learned}
+        self.progress.start(names, levels, fitted)
+        self.fit_panel.start({i: names[i] for i in fitted})
+        self.metrics.start([view_title(n) for n in names])
+        self.slice_view.clear()
+        self._slice_index = next((i for i, n in enumerate(names) if n in MODELS), None)
+        for view, name in zip(views, names):
+            view.set_title(view_title(name) if len(runs) > 1 else "")
+            view.set_mesh(None)
+            view.set_points(self.shown_points)
+            rep = REPRESENTATIONS.get(name)
+            view.set_points_visible(self.points_action.isChecked() or (rep is not None and rep.show_points))
+            view.set_caption("running ...")
+        self.model_panel.set_busy(True)
+        if fitted:
+            self.tabs.setCurrentWidget(self.fit_panel)
+        elif len(runs) > 1:
+            self.tabs.setCurrentWidget(self.metrics)
+        else:
+            self.tabs.setCurrentWidget(self.slice_view)
+
+    def _on_run_event(self, index: int, event) -> None:
+        run = self.model.runs[index]
+        view = self.grid.active()[index]
+        if isinstance(event, MeshPayload):
+            mesh = event.event
+            view.set_mesh(mesh.vertices, mesh.faces, event.normals)
+            self.progress.on_event(index, mesh)
+            what = f"fit step {mesh.fit_step} preview" if mesh.preview else f"level {mesh.level}/{mesh.levels}"
+            if run.model in MODELS:
+                view.set_caption(f"{what}: {mesh.resolution}^3, {len(mesh.faces):,} faces, "
+                                 f"{mesh.evaluations:,} evaluations, {mesh.seconds:.2f} s")
+                self.status_evals.setText(f"{mesh.evaluations:,} evaluations")
+                self.status_time.setText(f"{mesh.seconds:.2f} s")
+            else:
+                view.set_caption(f"{len(mesh.faces):,} faces")
+            if not mesh.preview:
+                self.metrics.set_timing(index, mesh.seconds if mesh.level == 0 else None, mesh.seconds,
+                                        len(mesh.faces))
+            if index == self._slice_index:
+                self.slice_view.request()
+            return
+        self.progress.on_event(index, event)
+        if isinstance(event, Started):
+            self.status_device.setText(f"device: {event.device}")
+            self.statusBar().showMessage(f"{event.model} on {event.device}: {event.input_summary}")
+        elif isinstance(event, Encoded) and index == self._slice_index:
+            spec = MODELS[run.model]
+            level = self.model.settings.threshold
+            level = spec.threshold if level is None or self.compare_models else level
+            self.slice_view.set_source(run.session, self.shown_points, level, sdf=not spec.learned)
+        elif isinstance(event, FitProgress):
+            self.fit_panel.add(index, event)
+        elif isinstance(event, Finished):
+            if event.cancelled:
+                view.set_caption("cancelled" + (f" ({view.caption.text()})" if run.mesh is not None else ""))
+            elif run.model in MODELS:
+                total = event.stats.get("total_s", 0.0)
+                view.set_caption(view.caption.text().split(":")[0] + f" done in {total:.2f} s, "
+                                 f"{view.n_faces:,} faces")
+                if self.model.data.gt_mesh is None:
+                    self.metrics.set_note(index, "no ground truth (open a mesh to get metrics)")
+            self.statusBar().showMessage(("cancelled " if event.cancelled else "finished ") + run.model)
+
+    def _on_run_failed(self, index: int, message: str, user_error: bool) -> None:
+        self.progress.on_failed(index)
+        self.grid.active()[index].set_caption(message)
+        self.metrics.set_note(index, message)
+        if len(self.model.runs) == 1:
+            self._report("Reconstruction failed", message)
+        else:
+            self.statusBar().showMessage(message)
+
+    def _on_all_done(self) -> None:
+        self.model_panel.set_busy(False)
+        self.fit_panel.set_active(False)
+        self.idle.emit()
+
+    def _report(self, title: str, message: str) -> None:
+        """Tell the user: a dialog in the window, the log when running unattended."""
+        self.errors.append(message)
+        self.statusBar().showMessage(message)
+        self.error_shown.emit(message)
+        if self.interactive:
+            dialogs.show_error(self, title, message)
+        else:
+            log.error("%s: %s", title, message)
+
+    # --- view toggles and camera -------------------------------------------------------------
+    def _on_wireframe(self, on: bool) -> None:
+        for view in self.grid.views:
+            view.set_wireframe(on)
+
+    def _on_bbox(self, on: bool) -> None:
+        for view in self.grid.views:
+            view.set_bbox(on)
+
+    def _on_points(self, on: bool) -> None:
+        for view in self.grid.views:
+            view.set_points_visible(on)
+
+    def reset_view(self) -> None:
+        self.grid.views[0].reset_camera()
+
+    def copy_camera(self) -> None:
+        QApplication.clipboard().setText(json.dumps({"camera": self.grid.views[0].camera_state()}))
+        self.statusBar().showMessage("camera copied to the clipboard")
+
+    def paste_camera(self) -> None:
+        try:
+            state = json.loads(QApplication.clipboard().text())["camera"]
+            self.grid.views[0].set_camera_state(state)
+        except (ValueError, KeyError, TypeError):
+            self.statusBar().showMessage("the clipboard holds no camera (copy one with Ctrl+Shift+C)")
+
+    # --- export and screenshots ---------------------------------------------------------------
+    def export_dialog(self) -> None:
+        index = next((r.index for r in self.model.runs if (r.final or r.mesh) is not None), None)
+        if index is None:
+            self.statusBar().showMessage("nothing to export yet: reconstruct first")
+            return
+        stem = Path(self.model.path).stem if self.model.path else "mesh"
+        path, _ = QFileDialog.getSaveFileName(self, "Export mesh", f"{stem}_{self.model.runs[index].model}.ply",
+                                              "Meshes (*.ply *.obj *.stl *.glb)")
+        if path:
+            task = self.model.export(index, path)
+            task.done.connect(lambda _r: self.statusBar().showMessage(f"wrote {path}"))
+            task.failed.connect(lambda msg, _u: self._report("Export failed", msg))
+
+    def screenshot_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save screenshot", "implicit-studio.png", "PNG (*.png)")
+        if path:
+            self.save_screenshot(path)
+
+    def save_screenshot(self, path: str) -> bool:
+        """Grab the whole window (viewports included) into a PNG."""
+        ok = self.grab().save(path, "PNG")
+        self.statusBar().showMessage(f"saved {path}" if ok else f"could not write {path}")
+        return ok
+
+    # --- shutdown --------------------------------------------------------------------------------
+    def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
+        """Cancel every worker and wait for it, so no thread outlives the window."""
+        self.model.shutdown()
+        self.slice_view.shutdown()
+        self.grid.close()
+        super().closeEvent(event)

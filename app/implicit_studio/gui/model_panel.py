@@ -1,0 +1,114 @@
+"""Side panel section: model picker with its card, meshing parameters, Reconstruct and Cancel."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QPushButton, QSpinBox, QVBoxLayout)
+
+from ..core.registry import MODELS, default_checkpoint
+
+
+def model_card_text(name: str) -> str:
+    """The description of model ``name`` plus what its checkpoint card says (or that it has none)."""
+    spec = MODELS[name]
+    lines = [spec.description]
+    if not spec.learned:
+        lines.append("Fitted to this shape while you watch; no checkpoint needed.")
+        return "\n".join(lines)
+    path = default_checkpoint(name)
+    if path is None:
+        lines.append("No trained checkpoint yet.")
+        return "\n".join(lines)
+    from ..train.checkpoint import read_card
+
+    card = read_card(path)
+    metrics = card.get("metrics", {})
+    parts = [f"checkpoint {path.name}"]
+    if "steps" in card:
+        parts.append(f"{card['steps']} training steps")
+    if metrics.get("test_iou") is not None:
+        parts.append(f"test IoU {metrics['test_iou']:.3f}")
+    lines.append(", ".join(parts))
+    return "\n".join(lines)
+
+
+def default_model() -> str:
+    """The model the window starts with: ConvONet when trained weights exist, SIREN otherwise."""
+    return "convonet-3plane" if default_checkpoint("convonet-3plane") else "siren"
+
+
+class ModelPanel(QGroupBox):
+    """Emits ``reconstruct_requested`` / ``cancel_requested``; ``values()`` gives the chosen settings."""
+
+    reconstruct_requested = Signal()
+    cancel_requested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__("Model", parent)
+        self.combo = QComboBox()
+        for spec in MODELS.values():
+            self.combo.addItem(spec.title, spec.name)
+        self.card = QLabel()
+        self.card.setWordWrap(True)
+        self.card.setStyleSheet("color: #555;")
+        self.resolution0 = QSpinBox(minimum=4, maximum=256, value=32, singleStep=8)
+        self.resolution0.setToolTip("Grid resolution of the first MISE level")
+        self.levels = QSpinBox(minimum=0, maximum=4, value=2)
+        self.levels.setToolTip("Subdivision levels: each doubles the resolution near the surface")
+        self.threshold = QDoubleSpinBox(minimum=-0.2, maximum=0.99, decimals=3, singleStep=0.05)
+        self.threshold.setToolTip("Occupancy probability (ONet/ConvONet) or signed distance level (SIREN)")
+        self.seconds = QDoubleSpinBox(minimum=1.0, maximum=600.0, value=20.0, decimals=0, suffix=" s")
+        self.seconds.setToolTip("Fitting time for SIREN and the ReLU MLP")
+        form = QFormLayout()
+        form.addRow("Resolution", self.resolution0)
+        form.addRow("Levels", self.levels)
+        form.addRow("Threshold", self.threshold)
+        form.addRow("Fit time", self.seconds)
+        self.run_button = QPushButton("Reconstruct")
+        self.run_button.setToolTip("Reconstruct (Ctrl+R)")
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Cancel (Esc)")
+        self.cancel_button.setEnabled(False)
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.combo)
+        layout.addWidget(self.card)
+        layout.addLayout(form)
+        layout.addLayout(buttons)
+        self.combo.currentIndexChanged.connect(self._on_model)
+        self.run_button.clicked.connect(self.reconstruct_requested)
+        self.cancel_button.clicked.connect(self.cancel_requested)
+        self.set_model(default_model())
+        self._on_model()
+
+    @property
+    def model(self) -> str:
+        return self.combo.currentData()
+
+    def set_model(self, name: str) -> None:
+        self.combo.setCurrentIndex(self.combo.findData(name))
+
+    def _on_model(self) -> None:
+        spec = MODELS[self.model]
+        self.card.setText(model_card_text(spec.name))
+        self.threshold.setValue(spec.threshold)
+        self.seconds.setEnabled(not spec.learned)
+
+    def values(self) -> dict:
+        """The Settings fields this panel controls."""
+        return {"model": self.model, "resolution0": self.resolution0.value(), "levels": self.levels.value(),
+                "threshold": self.threshold.value(), "seconds": self.seconds.value()}
+
+    def apply(self, values: dict) -> None:
+        """Set the controls from a preset or the command line (unknown keys are ignored)."""
+        if "model" in values:
+            self.set_model(values["model"])
+        for key in ("resolution0", "levels", "threshold", "seconds"):
+            if key in values:
+                getattr(self, key).setValue(values[key])
+
+    def set_busy(self, busy: bool) -> None:
+        self.cancel_button.setEnabled(busy)

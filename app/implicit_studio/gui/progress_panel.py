@@ -1,0 +1,86 @@
+"""Side panel section: one row per view, with a bar for fitting/encoding and one per MISE level."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QProgressBar, QWidget
+
+from ..core.events import Encoded, Finished, FitProgress, LevelMesh, Started
+
+
+def _bar(text: str) -> QProgressBar:
+    bar = QProgressBar()
+    bar.setRange(0, 100)
+    bar.setValue(0)
+    bar.setFormat(text)
+    bar.setTextVisible(True)
+    bar.setMaximumHeight(18)
+    return bar
+
+
+class ProgressPanel(QGroupBox):
+    """Rows of bars: ``prepare`` (load/encode or the fit's seconds) then level 0..L (busy while running)."""
+
+    def __init__(self, parent=None):
+        super().__init__("Progress", parent)
+        self._grid = QGridLayout(self)
+        self._grid.setSpacing(3)
+        self.rows: list[dict] = []
+
+    def start(self, names: list[str], levels: int, fit_seconds: dict[int, float]) -> None:
+        """New rows for the views ``names``; ``fit_seconds[i]`` is set for fitted models."""
+        while self._grid.count():
+            item = self._grid.takeAt(0)
+            if isinstance(item.widget(), QWidget):
+                item.widget().deleteLater()
+        self.rows = []
+        for i, name in enumerate(names):
+            label = QLabel(name)
+            prepare = _bar("fit %p%" if i in fit_seconds else "encode")
+            bars = [_bar(f"L{k}") for k in range(levels + 1)]
+            self._grid.addWidget(label, i, 0)
+            self._grid.addWidget(prepare, i, 1)
+            for k, bar in enumerate(bars):
+                self._grid.addWidget(bar, i, 2 + k)
+            self.rows.append({"prepare": prepare, "levels": bars, "fit": fit_seconds.get(i)})
+
+    def on_event(self, index: int, event) -> None:
+        """Advance row ``index`` for a session event (LevelMesh arrives unwrapped)."""
+        if index >= len(self.rows):
+            return
+        row = self.rows[index]
+        if isinstance(event, Started):
+            row["prepare"].setRange(0, 0 if row["fit"] is None else 100)
+        elif isinstance(event, Encoded) and row["fit"] is None:
+            self._complete(row["prepare"])
+            self._busy(row["levels"], 0)
+        elif isinstance(event, FitProgress) and row["fit"]:
+            row["prepare"].setValue(min(100, int(100 * event.seconds / row["fit"])))
+        elif isinstance(event, LevelMesh) and not event.preview:
+            self._complete(row["prepare"])
+            if event.level < len(row["levels"]):
+                self._complete(row["levels"][event.level])
+                row["levels"][event.level].setFormat(f"L{event.level} {event.resolution}^3")
+            self._busy(row["levels"], event.level + 1)
+        elif isinstance(event, Finished):
+            for bar in [row["prepare"], *row["levels"]]:
+                if bar.maximum() == 0:
+                    bar.setRange(0, 100)
+                    bar.setValue(0)
+                    if event.cancelled:
+                        bar.setFormat("cancelled")
+
+    def on_failed(self, index: int) -> None:
+        if index < len(self.rows):
+            for bar in [self.rows[index]["prepare"], *self.rows[index]["levels"]]:
+                bar.setRange(0, 100)
+                bar.setFormat("failed")
+
+    @staticmethod
+    def _complete(bar: QProgressBar) -> None:
+        bar.setRange(0, 100)
+        bar.setValue(100)
+
+    @staticmethod
+    def _busy(bars: list[QProgressBar], k: int) -> None:
+        if k < len(bars):
+            bars[k].setRange(0, 0)

@@ -1,0 +1,238 @@
+"""The window's state: the current input and the runs on it, observed by the panels through signals.
+
+``StudioModel`` owns the worker threads (load, one session per view, metrics) and
+never touches a widget. A new request cancels the running one; ``shutdown`` cancels
+and joins every thread (the window calls it on close).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Signal
+
+from .representations import REPRESENTATIONS
+from .workers import MeshPayload, SessionThread, TaskThread
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Run:
+    """One view's reconstruction: a model (or a representation) on the current input."""
+
+    index: int
+    model: str
+    run_id: int
+    thread: object = None
+    mesh: object = None            # the latest LevelMesh shown
+    final: object = None           # the last non-preview LevelMesh
+    stats: dict = field(default_factory=dict)
+    done: bool = False
+    error: str | None = None
+    curve: list = field(default_factory=list)   # (step, total, terms) while fitting
+    metrics: dict | None = None
+
+    @property
+    def session(self):
+        return getattr(self.thread, "session", None)
+
+
+class StudioModel(QObject):
+    """Input + runs. Signals carry plain data; widgets subscribe, the model never calls them."""
+
+    loading = Signal(str)                 # path
+    input_changed = Signal(object)        # InputData
+    load_failed = Signal(str, str, bool)  # path, message, user error
+    runs_started = Signal(list)           # [Run]
+    run_event = Signal(int, object)       # view index, event (MeshPayload for meshes)
+    run_failed = Signal(int, str, bool)   # view index, message, user error
+    metrics_ready = Signal(int, dict)     # view index, metrics
+    all_done = Signal()
+
+    def __init__(self, settings, parent=None):
+        from ..core.session import ModelStore
+
+        super().__init__(parent)
+        self.settings = settings          # the Settings template; ``model`` is replaced per run
+        self.store = ModelStore()
+        self.data = None
+        self.path: str | None = None
+        self.runs: list[Run] = []
+        self._threads: set = set()
+        self._next_id = 0
+
+    # --- input ------------------------------------------------------------------------
+    def load(self, path: str, then_models: list[str] | None = None) -> None:
+        """Parse ``path`` in a worker; on success the input is replaced and ``then_models`` run."""
+        from ..data.io import load_input
+
+        self.loading.emit(path)
+        task = TaskThread(lambda: load_input(path), "load")
+        task.done.connect(lambda data: self._on_loaded(path, data, then_models))
+        task.failed.connect(lambda msg, user: self.load_failed.emit(path, msg, user))
+        self._start(task)
+
+    def _on_loaded(self, path: str, data, then_models: list[str] | None) -> None:
+        self.cancel()
+        self.data, self.path = data, path
+        self.runs = []
+        self.input_changed.emit(data)
+        if then_models:
+            self.reconstruct(then_models)
+
+    # --- runs ---------------------------------------------------------------------------
+    def reconstruct(self, models: list[str]) -> None:
+        """Start one run per entry of ``models`` on the current input, cancelling any running."""
+        if self.data is None:
+            return
+        self.cancel()
+        self.runs = []
+        for index, name in enumerate(models):
+            self._next_id += 1
+            run = Run(index, name, self._next_id)
+            self.runs.append(run)
+            if name in REPRESENTATIONS:
+                build = REPRESENTATIONS[name].build
+                data = self.data
+                run.thread = TaskThread(lambda b=build, d=data: b(d), f"view-{name}")
+                run.thread.done.connect(lambda mesh, r=run: self._on_representation(r, mesh))
+                run.thread.failed.connect(lambda msg, user, r=run: self._on_failed(r.run_id, msg, user))
+            else:
+                settings = replace(self.settings, model=name)
+                run.thread = SessionThread(run.run_id, self.data, settings, self.store)
+                run.thread.event.connect(self._on_event)
+                run.thread.failed.connect(self._on_failed)
+        self.runs_started.emit(list(self.runs))
+        for run in self.runs:
+            self._start(run.thread)
+
+    def _run_for(self, run_id: int) -> Run | None:
+        return next((r for r in self.runs if r.run_id == run_id), None)
+
+    def _on_representation(self, run: Run, mesh) -> None:
+        from ..core.events import Finished, LevelMesh
+
+        if run not in self.runs:
+            return
+        if mesh is not None:
+            from .workers import vertex_normals
+
+            event = LevelMesh(0, 0, 0, mesh[0], mesh[1], 0, 0.0, final=True)
+            self._on_event(run.run_id, MeshPayload(event, vertex_normals(*mesh)))
+        self._on_event(run.run_id, Finished({"model": run.model}))
+
+    def _on_event(self, run_id: int, event) -> None:
+        from ..core.events import Finished, FitProgress
+
+        run = self._run_for(run_id)
+        if run is None:
+            return          # a cancelled run's last words
+        if isinstance(event, MeshPayload):
+            run.mesh = event.event
+            if not event.event.preview:
+                run.final = event.event
+        elif isinstance(event, FitProgress):
+            run.curve.append((event.step, event.total, dict(event.terms)))
+        elif isinstance(event, Finished):
+            run.stats = event.stats
+            run.done = True
+        self.run_event.emit(run.index, event)
+        if isinstance(event, Finished):
+            self._maybe_measure(run, event)
+            self._check_all_done()
+
+    def _on_failed(self, run_id: int, message: str, user_error: bool) -> None:
+        run = self._run_for(run_id)
+        if run is None:
+            return
+        run.error, run.done = message, True
+        self.run_failed.emit(run.index, message, user_error)
+        self._check_all_done()
+
+    def _check_all_done(self) -> None:
+        if self.runs and all(r.done for r in self.runs) and not self.metrics_pending():
+            self.all_done.emit()
+
+    # --- metrics --------------------------------------------------------------------------
+    def _maybe_measure(self, run: Run, finished) -> None:
+        if (finished.cancelled or self.data is None or self.data.gt_mesh is None or run.final is None
+                or run.model in REPRESENTATIONS):
+            return
+        import trimesh
+
+        gt, mesh = self.data.gt_mesh, run.final
+        run.metrics = {}     # pending
+
+        def measure() -> dict:
+            from ..metrics import evaluate_meshes
+
+            pred = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False) if len(mesh.faces) else None
+            return evaluate_meshes(pred, gt, n_points=20_000)
+
+        task = TaskThread(measure, "metrics")
+        task.done.connect(lambda result, r=run: self._on_metrics(r, result))
+        task.failed.connect(lambda msg, user, r=run: self._on_metrics(r, {"error": msg}))
+        self._start(task)
+
+    def _on_metrics(self, run: Run, result: dict) -> None:
+        if run not in self.runs:
+            return
+        run.metrics = result
+        self.metrics_ready.emit(run.index, result)
+        self._check_all_done()
+
+    def metrics_pending(self) -> bool:
+        return any(r.metrics == {} for r in self.runs)
+
+    # --- control ------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        return any(not r.done for r in self.runs)
+
+    def cancel(self) -> None:
+        """Stop every running session; returns at once (threads end within one batch)."""
+        for run in self.runs:
+            if isinstance(run.thread, SessionThread):
+                run.thread.cancel()
+
+    def sessions(self) -> list:
+        return [r.session for r in self.runs if r.session is not None]
+
+    def pause(self) -> None:
+        for s in self.sessions():
+            s.pause()
+
+    def resume(self) -> None:
+        for s in self.sessions():
+            s.resume()
+
+    def stop_fit(self) -> None:
+        for s in self.sessions():
+            s.stop_fit()
+
+    def _start(self, thread) -> None:
+        self._threads.add(thread)
+        thread.finished.connect(lambda t=thread: self._threads.discard(t))
+        thread.start()
+
+    def shutdown(self, timeout_ms: int = 10_000) -> None:
+        """Cancel everything and wait for every worker thread to end."""
+        self.cancel()
+        for thread in list(self._threads):
+            if not thread.wait(timeout_ms):
+                log.warning("worker %s did not stop in time", thread.objectName())
+        self._threads.clear()
+
+    def export(self, index: int, path: str) -> TaskThread:
+        """Write view ``index``'s final mesh to ``path`` in user coordinates, in a worker."""
+        from ..data.io import write_mesh
+
+        run = self.runs[index]
+        mesh = run.final or run.mesh
+        norm = self.data.normalization
+        task = TaskThread(lambda: write_mesh(Path(path), norm.to_user(mesh.vertices), mesh.faces), "export")
+        self._start(task)
+        return task
