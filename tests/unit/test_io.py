@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import stat
+import struct
+import zlib
 
 import numpy as np
 import pytest
@@ -353,6 +355,28 @@ def test_image_modes(tmp_path):
     smooth = np.dstack([np.tile(np.linspace(0, 255, 30, dtype=np.uint8), (20, 1))] * 3)
     jpeg = _save(tmp_path, "j.jpg", Image.fromarray(smooth), quality=95)
     assert jpeg.shape == (20, 30, 3) and np.abs(jpeg.astype(int) - smooth).mean() < 3
+
+
+def _png16(array: np.ndarray, color_type: int) -> bytes:
+    """A 16-bit PNG (color_type 2 = RGB, 6 = RGBA) written by hand: Pillow cannot write one."""
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    height, width = array.shape[:2]
+    raw = b"".join(b"\x00" + array[y].astype(">u2").tobytes() for y in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 16, color_type, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+def test_16_bit_colour_images(tmp_path):
+    rgb = (np.arange(16 * 20 * 3).reshape(16, 20, 3) * 300 % 65536).astype(np.uint16)
+    rgba = np.concatenate([rgb, np.full((16, 20, 1), 65535, np.uint16)], axis=2)
+    (tmp_path / "rgb16.png").write_bytes(_png16(rgb, 2))
+    (tmp_path / "rgba16.png").write_bytes(_png16(rgba, 6))
+    for name in ["rgb16.png", "rgba16.png"]:
+        got = io.read_image(tmp_path / name)
+        assert got.dtype == np.uint8 and got.shape == (16, 20, 3)
+        assert np.abs(got.astype(int) - (rgb >> 8)).max() <= 1
 
 
 def test_transparency_composited_on_white(tmp_path):

@@ -62,7 +62,7 @@ _MAGIC = (
 )
 _LABELS = {
     "ply": "PLY", "text": "text", "npy": "NumPy .npy", "npz": "NumPy .npz", "obj": "OBJ", "off": "OFF",
-    "stl": "STL", "glb": "GLB", "gltf": "glTF", "image": "image",
+    "stl": "STL", "glb": "GLB", "gltf": "glTF", "image": "image (PNG/JPEG/BMP)",
 }
 _KINDS = {"text": "points", "npy": "points", "npz": "points", "image": "image"}
 _POINT_READERS = {
@@ -129,7 +129,7 @@ def read_image(path: str | os.PathLike, max_pixels: int = DEFAULT_MAX_PIXELS) ->
     p = _check_file(path, MAX_IMAGE_BYTES)
     fmt, notices = _detect(p)
     if fmt != "image":
-        raise InputError(f"{p}: this is a {_LABELS[fmt]} file, not an image")
+        raise InputError(f"{p}: holds {_LABELS[fmt]} data, not an image")
     with _os_errors(p):
         pixels, more = images.decode_image(p, max_pixels)
     for notice in notices + more:
@@ -273,7 +273,7 @@ def _os_errors(p: Path) -> Iterator[None]:
 def _read_points(p: Path, fmt: str, notices: list[str], max_points: int, rng) -> tuple:
     """Points (N, 3) float64 (file coordinates), normals (N, 3) float32 or None, notices."""
     if fmt not in _POINT_READERS:
-        raise InputError(f"{p}: this is a {_LABELS[fmt]} file, not a point cloud")
+        raise InputError(f"{p}: holds {_LABELS[fmt]} data, not a point cloud; load_input reads meshes and images")
     if fmt == "text":
         _check_size(p, p.stat().st_size, MAX_TEXT_BYTES)
     sampler = pointfiles.RowSampler(max_points, np.random.default_rng(0 if rng is None else rng))
@@ -303,15 +303,20 @@ def _check_count(p: Path, count: int, nonfinite: int) -> None:
     raise InputError(f"{p}: the file has {found}; at least {MIN_POINTS} are needed")
 
 
-def _check_extent(p: Path, points: np.ndarray) -> None:
-    """Refuse clouds whose bounding box is a point, or too small for float64 to resolve."""
+def _check_extent(p: Path, points: np.ndarray, mesh: bool = False) -> None:
+    """Refuse clouds (or mesh vertices) whose bounding box is a point, or spans under
+    ~4,500 float64 steps."""
     lo, hi = points.min(axis=0), points.max(axis=0)
-    extent = float((hi - lo).max())
+    with np.errstate(over="ignore"):
+        extent = float((hi - lo).max())
     size = float(np.abs(points).max())
     if extent == 0:
         where = ", ".join(f"{v:g}" for v in lo)
-        raise InputError(f"{p}: all {len(points):,} points are identical ({where}); a shape needs a non-zero extent")
-    if extent < 1e-9 * size:
+        which = "every vertex of the mesh is at" if mesh else f"all {len(points):,} points are identical"
+        raise InputError(f"{p}: {which} ({where}); a shape needs a non-zero extent")
+    if not np.isfinite(extent):
+        raise InputError(f"{p}: the coordinates span more than float64 can hold (values near {size:g})")
+    if extent < 1e-12 * size:
         raise InputError(f"{p}: the points span only {extent:g} units at coordinates near {size:g}; too small to resolve")
 
 
@@ -354,7 +359,7 @@ def _read_mesh_arrays(p: Path, fmt: str) -> tuple[np.ndarray, np.ndarray, list[s
         elif fmt in meshfiles.TRIMESH_TYPES:
             vertices, faces, notices = meshfiles.load_trimesh(p, fmt)
         else:
-            raise InputError(f"{p}: this is a {_LABELS[fmt]} file, not a mesh")
+            raise InputError(f"{p}: holds {_LABELS[fmt]} data, not a mesh")
     if len(faces) and (faces.min() < 0 or faces.max() >= len(vertices)):
         bad = faces.min() if faces.min() < 0 else faces.max()
         raise InputError(f"{p}: a face refers to vertex {bad} but the file has {len(vertices):,} vertices")
@@ -386,8 +391,9 @@ def _mesh_input(p: Path, fmt: str, notices: list[str], n_samples: int, max_point
         sampler.add(vertices)
         points, _, notices = _finish_cloud(p, sampler, notices + ["the mesh has no faces: read as a point cloud"], False)
         return _cloud_input(p, points, None, notices)
-    _check_extent(p, vertices[np.unique(faces)])
-    norm = Normalization.fit(vertices[np.unique(faces)])
+    used = vertices[np.unique(faces)]
+    _check_extent(p, used, mesh=True)
+    norm = Normalization.fit(used)
     unit = (vertices - norm.center) / norm.scale
     try:
         points, normals = meshfiles.sample_surface(unit, faces, n_samples, seed=0)

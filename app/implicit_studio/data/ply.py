@@ -317,11 +317,18 @@ def _first_lengths(data: np.ndarray, offset: int, element: Element, endian: str,
     return lengths
 
 
+def _ends_after(path: Path, element: Element, complete: int) -> InputError:
+    return InputError(
+        f"{path}: PLY data ends after {complete:,} of the {element.count:,} {element.name} "
+        "elements its header declares; the file is truncated"
+    )
+
+
 def _list_length(view: memoryview, offset: int, code: str, path: Path, element: Element) -> int:
     try:
         (n,) = struct.unpack_from(code, view, offset)
     except struct.error:
-        raise InputError(f"{path}: PLY {element.name} data ends early; the file is truncated") from None
+        raise _ends_after(path, element, 0) from None
     if n < 0:
         raise InputError(f"{path}: PLY {element.name} element has a negative list length ({n})")
     return n
@@ -340,17 +347,21 @@ def _walk_lists(data: np.ndarray, offset: int, element: Element, endian: str, pa
     starts = np.zeros(element.count, np.int64)
     view, pos = memoryview(data), offset
     for i in range(element.count):
+        if pos > len(data):
+            raise _ends_after(path, element, i - 1)
         for code, size, item, is_target in plan:
             if code is None:
                 pos += size
                 continue
+            if pos + size > len(data):
+                raise _ends_after(path, element, i)
             n = _list_length(view, pos, code, path, element)
             pos += size
             if is_target:
                 counts[i], starts[i] = n, pos
             pos += n * item
     if pos > len(data):
-        raise InputError(f"{path}: PLY {element.name} data ends early; the file is truncated")
+        raise _ends_after(path, element, element.count - 1)
     return (_gather_groups(data, counts, starts, element, endian, target) if target else []), pos
 
 

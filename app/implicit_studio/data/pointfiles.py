@@ -313,8 +313,9 @@ def _npy_header(f: BinaryIO, path: Path, name: str) -> tuple[tuple[int, int], bo
             shape, fortran, dtype = fmt.read_array_header_2_0(f)
         else:
             raise ValueError(f"unsupported .npy version {version}")
-    except (ValueError, OSError, SyntaxError, EOFError) as exc:
-        raise InputError(f"{path}: '{name}' is not a valid NumPy array ({exc})") from exc
+    except Exception as exc:  # the header is a Python literal: ValueError, SyntaxError, TokenError...
+        reason = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
+        raise InputError(f"{path}: '{name}' is not a valid NumPy array ({reason})") from None
     if dtype.hasobject or dtype.fields is not None or dtype.kind not in "fiu":
         raise InputError(f"{path}: '{name}' has dtype {dtype}; a plain float or integer array is needed")
     if len(shape) != 2 or shape[1] < 3:
