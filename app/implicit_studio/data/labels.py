@@ -30,7 +30,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import ndimage
 
 DEFAULT_RESOLUTION = 256
 GRID_PAD = 4  # empty voxels around the shape, more than the dilations reach
@@ -229,6 +228,8 @@ def dilate(mask: np.ndarray) -> np.ndarray:
 
 def border_component(empty: np.ndarray) -> np.ndarray:
     """Voxels of ``empty`` (X, Y, Z) bool 6-connected to the grid border -> (X, Y, Z) bool."""
+    from scipy import ndimage  # imported late: slow to import, and the CLI starts without it
+
     labels, count = ndimage.label(empty)
     border = np.concatenate([labels[[0, -1]].ravel(), labels[:, [0, -1]].ravel(), labels[:, :, [0, -1]].ravel()])
     border = np.unique(border[border > 0])
