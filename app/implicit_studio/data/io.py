@@ -113,7 +113,7 @@ def read_mesh(path: str | os.PathLike):
     fmt, notices = _detect(p)
     vertices, faces, more = _read_mesh_arrays(p, fmt)
     if not len(faces):
-        raise InputError(f"{p}: the file has no usable faces; open it as a point cloud")
+        raise _no_mesh(p, fmt, len(vertices))
     for notice in notices + more:
         log.info("%s: %s", p, notice)
     return trimesh.Trimesh(vertices, faces, process=False)
@@ -221,7 +221,7 @@ def _check_file(path: str | os.PathLike, limit: int | None = None) -> Path:
 
 def _check_size(p: Path, size: int, limit: int) -> None:
     if size > limit:
-        raise InputError(f"{p}: the file is {size / 2**30:.1f} GiB; this kind of file is limited to {limit / 2**30:.0f} GiB")
+        raise InputError(f"{p}: the file is {size / 2**30:.2f} GiB; files of this kind are limited to {limit / 2**30:.2f} GiB")
 
 
 def _sniff(p: Path) -> str | None:
@@ -366,6 +366,12 @@ def _read_mesh_arrays(p: Path, fmt: str) -> tuple[np.ndarray, np.ndarray, list[s
     return _drop_nonfinite(vertices, faces, notices)
 
 
+def _no_mesh(p: Path, fmt: str, n_vertices: int) -> InputError:
+    if n_vertices:
+        return InputError(f"{p}: the file has {n_vertices:,} vertices but no usable faces; open it as a point cloud")
+    return InputError(f"{p}: no faces or vertices found; is this really {_LABELS[fmt]} data?")
+
+
 def _drop_nonfinite(vertices: np.ndarray, faces: np.ndarray, notices: list[str]) -> tuple:
     """Remove faces touching NaN/Inf vertices, then the vertices no face uses."""
     finite = np.isfinite(vertices).all(axis=1)
@@ -386,6 +392,8 @@ def _mesh_input(p: Path, fmt: str, notices: list[str], n_samples: int, max_point
 
     vertices, faces, more = _read_mesh_arrays(p, fmt)
     notices = notices + more
+    if not len(vertices):
+        raise _no_mesh(p, fmt, 0)
     if not len(faces):
         sampler = pointfiles.RowSampler(max_points, np.random.default_rng(0))
         sampler.add(vertices)

@@ -7,6 +7,7 @@ caller checks file size limits before anything is parsed.
 
 from __future__ import annotations
 
+import io as pyio
 import logging
 from pathlib import Path
 
@@ -29,8 +30,7 @@ def load_trimesh(path: Path, file_type: str) -> tuple[np.ndarray, np.ndarray, li
     import trimesh
 
     try:
-        scene = trimesh.load_scene(str(path), file_type=file_type)
-        parts = scene.dump()
+        parts = _load_scene(path, file_type).dump()
         meshes = [g for g in parts if isinstance(g, trimesh.Trimesh) and len(g.faces)]
         if meshes:
             mesh = meshes[0] if len(meshes) == 1 else trimesh.util.concatenate(meshes)
@@ -44,6 +44,23 @@ def load_trimesh(path: Path, file_type: str) -> tuple[np.ndarray, np.ndarray, li
         raise InputError(f"{path}: cannot read as {file_type.upper()} ({_first_line(exc)})") from exc
     notices = [f"combined {len(meshes)} meshes from the scene"] if len(meshes) > 1 else []
     return vertices.reshape(-1, 3), faces.reshape(-1, 3), notices
+
+
+def _load_scene(path: Path, file_type: str):
+    """trimesh.load_scene, retried on Latin-1 text transcoded to UTF-8.
+
+    trimesh decodes non-UTF-8 text (OBJ, OFF, ASCII STL) with the optional package
+    charset_normalizer and raises ModuleNotFoundError without it; numbers and keywords
+    are ASCII in every such format, so Latin-1 reads them exactly.
+    """
+    import trimesh
+
+    try:
+        return trimesh.load_scene(str(path), file_type=file_type)
+    except ModuleNotFoundError:
+        text = path.read_bytes().decode("latin-1").encode("utf-8")
+        resolver = trimesh.resolvers.FilePathResolver(str(path))
+        return trimesh.load_scene(pyio.BytesIO(text), file_type=file_type, resolver=resolver)
 
 
 def _first_line(exc: Exception) -> str:

@@ -176,7 +176,7 @@ def _has_binary(text: str) -> bool:
 
 
 def _snippet(text: str, limit: int = 40) -> str:
-    return repr(text[:limit] + ("..." if len(text) > limit else ""))
+    return ascii(text[:limit] + ("..." if len(text) > limit else ""))
 
 
 def _header_split(lines: list[str], path: Path) -> tuple[int, int, list[str]]:
