@@ -194,12 +194,12 @@ class MainWindow(QMainWindow):
 
     # --- files ----------------------------------------------------------------------------
     def open_files(self, paths: list[str]) -> None:
-        """Load the first of ``paths`` in the background and reconstruct it (others are ignored)."""
+        """Load the first of ``paths`` in the background, then reconstruct it (others are ignored)."""
         if not paths:
             return
         if len(paths) > 1:
             self.statusBar().showMessage(f"opening {Path(paths[0]).name}; {len(paths) - 1} more file(s) ignored")
-        self.model.load(str(paths[0]), then_models=self.current_models())
+        self.model.load(str(paths[0]))
 
     def open_dialog(self) -> None:
         from ..data.io import SUPPORTED_IMAGE_EXTS, SUPPORTED_MESH_EXTS, SUPPORTED_POINT_EXTS
@@ -270,7 +270,7 @@ class MainWindow(QMainWindow):
             self.model_panel.set_model(preset.views[0])
         self.banner.setText(f"<b>{preset.title}</b> &mdash; {preset.description}")
         self.banner.show()
-        self.model.load(str(preset.input_path), then_models=self.current_models())
+        self.model.load(str(preset.input_path))
 
     def reconstruct(self) -> None:
         """Run the chosen model(s) on the current input; a running reconstruction is cancelled."""
@@ -299,6 +299,7 @@ class MainWindow(QMainWindow):
             view.set_points(points)
             view.set_points_visible(self.points_action.isChecked())
         self.slice_view.clear()
+        self.reconstruct()
 
     def _on_load_failed(self, path: str, message: str, user_error: bool) -> None:
         self.input_panel.show_failed()

@@ -65,23 +65,21 @@ class StudioModel(QObject):
         self._next_id = 0
 
     # --- input ------------------------------------------------------------------------
-    def load(self, path: str, then_models: list[str] | None = None) -> None:
-        """Parse ``path`` in a worker; on success the input is replaced and ``then_models`` run."""
+    def load(self, path: str) -> None:
+        """Parse ``path`` in a worker; on success the input is replaced (``input_changed``)."""
         from ..data.io import load_input
 
         self.loading.emit(path)
         task = TaskThread(lambda: load_input(path), "load")
-        task.done.connect(lambda data: self._on_loaded(path, data, then_models))
+        task.done.connect(lambda data: self._on_loaded(path, data))
         task.failed.connect(lambda msg, user: self.load_failed.emit(path, msg, user))
         self._start(task)
 
-    def _on_loaded(self, path: str, data, then_models: list[str] | None) -> None:
+    def _on_loaded(self, path: str, data) -> None:
         self.cancel()
         self.data, self.path = data, path
         self.runs = []
         self.input_changed.emit(data)
-        if then_models:
-            self.reconstruct(then_models)
 
     # --- runs ---------------------------------------------------------------------------
     def reconstruct(self, models: list[str]) -> None:

@@ -98,8 +98,9 @@ class SliceView(QWidget):
 
     def _on_ready(self, result) -> None:
         req = result.request
-        if req.session is not self.session:
-            return
+        if (req.session is not self.session or req.axis != self.axis.currentIndex()
+                or abs(req.position - self.position) > 1e-9):
+            return          # stale: a newer request is on its way
         values = result.values
         self.latest = result
         if self.sdf:
