@@ -36,19 +36,17 @@ FURNITURE_PACKAGES = ("sweethome3d-furniture", "sweethome3d")
 DEFAULT_COLOR = (180, 180, 180)
 Z_UP_TO_Y_UP = (1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, -1.0, 0.0)  # (x, y, z) -> (x, z, -y)
 PYBULLET_LICENSE = "zlib (Bullet Physics, as shipped in pybullet_data)"
-# (file under pybullet_data, name, category, z-up?, licence note)
+# (file under pybullet_data, name, category, z-up?, licence note); orientations checked by eye
 PYBULLET_NAMED = (
     ("duck.obj", "duck", "animal", False, "COLLADA sample model, as shipped in pybullet_data"),
     ("bunny.obj", "bunny", "animal", False, "Stanford 3D Scanning Repository, as shipped in pybullet_data"),
     ("teddy2_VHACD_CHs.obj", "teddy", "toy", False, PYBULLET_LICENSE),
     ("objects/mug.obj", "mug", "kitchenware", True, PYBULLET_LICENSE),
     ("soccerball.obj", "soccer ball", "toy", False, PYBULLET_LICENSE),
-    ("torus/torus_textured.obj", "torus", "primitive", True, PYBULLET_LICENSE),
-    ("lego/lego.obj", "lego brick", "toy", True, PYBULLET_LICENSE),
+    ("torus/torus_textured.obj", "torus", "primitive", False, PYBULLET_LICENSE),
+    ("lego/lego.obj", "lego brick", "toy", False, PYBULLET_LICENSE),
     ("jenga/jenga.obj", "jenga block", "toy", True, PYBULLET_LICENSE),
     ("domino/domino.obj", "domino", "toy", True, PYBULLET_LICENSE),
-    ("table/table.obj", "table", "furniture", True, PYBULLET_LICENSE),
-    ("table_square/table.obj", "square table", "furniture", True, PYBULLET_LICENSE),
     ("tray/tray_textured.obj", "tray", "kitchenware", True, PYBULLET_LICENSE),
     ("toys/shape_sorter.obj", "shape sorter", "toy", True, PYBULLET_LICENSE),
     ("toys/concave_box.obj", "concave box", "toy", True, PYBULLET_LICENSE),
