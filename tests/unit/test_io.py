@@ -141,6 +141,17 @@ def test_text_header_and_comments_tolerated(tmp_path):
     assert notices == ["skipped 1 non-numeric header line: 'X Y Z'"]
 
 
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-be"])
+def test_text_with_byte_order_mark_and_crlf(tmp_path, encoding):
+    points, _ = sphere_cloud(9)
+    text = "".join(f"{x},{y},{z}\r\n" for x, y, z in points)
+    bom = "\ufeff" if encoding == "utf-16-be" else ""   # the other two codecs write their own
+    (tmp_path / "bom.csv").write_bytes((bom + text).encode(encoding))
+    got, _, notices = io.read_point_cloud(tmp_path / "bom.csv")
+    np.testing.assert_allclose(got, points, atol=1e-6)
+    assert notices == []
+
+
 def test_pts_with_count_line_and_colours(tmp_path):
     points, _ = sphere_cloud(25)
     rgb = RNG.integers(0, 256, size=(25, 3))

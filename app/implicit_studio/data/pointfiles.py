@@ -11,6 +11,8 @@ mean, and checking the result, is the caller's job (``data.io``).
 
 from __future__ import annotations
 
+import codecs
+import io as pyio
 import logging
 import warnings
 import zipfile
@@ -207,7 +209,8 @@ def read_text_rows(path: Path, sampler: RowSampler) -> list[str]:
     """
     notices: list[str] = []
     ncols = 0
-    with open(path, "rb") as f:
+    with open(path, "rb") as raw:
+        f = _without_bom(raw)
         for first, lines in iter_line_blocks(f, path):
             if not ncols:
                 start, ncols, skipped = _header_split(lines, path)
@@ -216,6 +219,27 @@ def read_text_rows(path: Path, sampler: RowSampler) -> list[str]:
             table = parse_rows(lines, ncols, lambda i, first=first: f"line {first + i}", path)
             sampler.add(table[:, :6] if ncols >= 6 else table[:, :3])
     return notices
+
+
+class _Utf16AsLatin1:
+    """Reads a UTF-16 text file as Latin-1 bytes (what ``iter_line_blocks`` expects);
+    characters outside Latin-1 become '?' and fail to parse with their line number."""
+
+    def __init__(self, raw: BinaryIO, encoding: str):
+        self._text = pyio.TextIOWrapper(raw, encoding=encoding, errors="replace", newline="")
+
+    def read(self, size: int) -> bytes:
+        return self._text.read(size // 2).encode("latin-1", errors="replace")
+
+
+def _without_bom(raw: BinaryIO):
+    """Skip a UTF-8 byte-order mark (Excel CSV); decode UTF-16 (Windows PowerShell output)."""
+    start = raw.read(4)
+    if start.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not start.startswith(codecs.BOM_UTF32_LE):
+        raw.seek(0)
+        return _Utf16AsLatin1(raw, "utf-16")
+    raw.seek(len(codecs.BOM_UTF8) if start.startswith(codecs.BOM_UTF8) else 0)
+    return raw
 
 
 def _header_notices(skipped: list[str], ncols: int) -> list[str]:
