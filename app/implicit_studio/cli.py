@@ -163,11 +163,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-MODULE_COMMANDS = {
-    "data": ("implicit_studio.data.build", "build the training data set from registry packages"),
-    "train": ("implicit_studio.train.trainer", "train a learned model"),
-    "bench": ("implicit_studio.bench", "speed benchmarks (JSON)"),
-    "benchmark": ("implicit_studio.quality", "quality table: 'benchmark quality'"),
+MODULE_COMMANDS = {  # name: (module, help, the action word it takes, if any)
+    "data": ("implicit_studio.data.build", "'data build': the training data set from registry packages", "build"),
+    "train": ("implicit_studio.train.trainer", "train a learned model", None),
+    "bench": ("implicit_studio.bench", "speed benchmarks (JSON)", None),
+    "benchmark": ("implicit_studio.quality", "'benchmark quality': the results table of the models", "quality"),
 }
 
 
@@ -176,11 +176,13 @@ def _add_module_commands(sub, command: str | None) -> None:
     (its ``add_arguments(parser)`` and ``run(args)``), so start-up stays light."""
     import importlib.util
 
-    for name, (module, help_text) in MODULE_COMMANDS.items():
+    for name, (module, help_text, action) in MODULE_COMMANDS.items():
         if importlib.util.find_spec(module) is None:
             continue
         p = sub.add_parser(name, help=help_text)
         p.set_defaults(module=module)
+        if action:
+            p.add_argument("action", choices=[action])
         if name == command:
             importlib.import_module(module).add_arguments(p)
 

@@ -127,7 +127,6 @@ def format_table(results: dict) -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("what", choices=["quality"])
     parser.add_argument("--data", default="data/dataset", help="data set folder (from 'data build')")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--shapes", type=int, default=50, help="shapes per split")

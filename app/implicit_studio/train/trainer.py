@@ -194,7 +194,7 @@ def train(opts: TrainOptions) -> dict:
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             state["step"] = step + 1
             elapsed = time.perf_counter() - start
             state["wall_s"] = wall0 + elapsed
@@ -221,9 +221,23 @@ def train(opts: TrainOptions) -> dict:
                 break
         epoch += 1
     log_file.close()
+    summary = {"steps": state["step"], "wall_s": state["wall_s"], "best_val_iou": state["best_iou"], "out": str(out),
+               "world_size": world}
     if world > 1:
+        summary["replicas_identical"] = replicas_identical(model)
         dist.barrier()
-    return {"steps": state["step"], "wall_s": state["wall_s"], "best_val_iou": state["best_iou"], "out": str(out)}
+    return summary
+
+
+@torch.no_grad()
+def replicas_identical(model: torch.nn.Module) -> bool:
+    """True when every process holds exactly the same parameters (a position-weighted checksum)."""
+    flat = torch.cat([p.detach().flatten().double().cpu() for p in model.parameters()])
+    weights = torch.arange(1, flat.numel() + 1, dtype=torch.float64).remainder_(977).add_(1)
+    local = torch.stack([flat.sum(), (flat * weights).sum()])
+    gathered = [torch.zeros_like(local) for _ in range(dist.get_world_size())]
+    dist.all_gather(gathered, local)
+    return all(torch.equal(g, gathered[0]) for g in gathered)
 
 
 def _hardware(device: torch.device, world: int) -> str:
