@@ -119,6 +119,7 @@ def test_siren_loss_decreases_and_pause_resume(window, qtbot, sphere_file):
 
 
 def test_compare_mode_links_cameras_and_measures(window, qtbot, box_mesh_file):
+    window.model_panel.apply({"seconds": 5})
     window.set_compare(["relu-mlp", "siren"])
     with qtbot.waitSignal(window.idle, timeout=2 * RUN_TIMEOUT_MS):
         drop(window, box_mesh_file)

@@ -30,9 +30,7 @@ class ViewGrid(QWidget):
             view = Viewport()
             if self.views:
                 view.set_camera_state(self.views[0].camera_state())
-                self.views[0].link_camera(view)
-                for other in self.views[1:]:
-                    other.link_camera(view)
+                self.views[0].link_camera(view)     # a star: links in a cycle would recurse
             self.views.append(view)
         cols = 1 if n == 1 else 2
         for i, view in enumerate(self.views):

@@ -154,7 +154,7 @@ class MainWindow(QMainWindow):
         view_menu = bar.addMenu("&View")
         self.wire_action = self._action(view_menu, "&Wireframe", self._on_wireframe, "W", True)
         self.bbox_action = self._action(view_menu, "&Bounding Box", self._on_bbox, "B", True)
-        self.points_action = self._action(view_menu, "Input &Points", self._on_points, "P", True, True)
+        self.points_action = self._action(view_menu, "Input &Points Over Meshes", self._on_points, "P", True)
         self._action(view_menu, "Reset &View", self.reset_view, "R")
         view_menu.addSeparator()
         self._action(view_menu, "&Copy Camera", self.copy_camera, "Ctrl+Shift+C")
@@ -297,7 +297,6 @@ class MainWindow(QMainWindow):
         for view in self.grid.active():
             view.clear()
             view.set_points(points)
-            view.set_points_visible(self.points_action.isChecked())
         self.slice_view.clear()
         self.reconstruct()
 
@@ -320,7 +319,7 @@ class MainWindow(QMainWindow):
             view.set_mesh(None)
             view.set_points(self.shown_points)
             rep = REPRESENTATIONS.get(name)
-            view.set_points_visible(self.points_action.isChecked() or (rep is not None and rep.show_points))
+            view.set_points_visible(rep is None or rep.show_points)   # until a mesh arrives
             view.set_caption("running ...")
         self.model_panel.set_busy(True)
         if fitted:
@@ -336,6 +335,7 @@ class MainWindow(QMainWindow):
         if isinstance(event, MeshPayload):
             mesh = event.event
             view.set_mesh(mesh.vertices, mesh.faces, event.normals)
+            view.set_points_visible(self.points_action.isChecked())
             self.progress.on_event(index, mesh)
             what = f"fit step {mesh.fit_step} preview" if mesh.preview else f"level {mesh.level}/{mesh.levels}"
             if run.model in MODELS:
@@ -365,6 +365,8 @@ class MainWindow(QMainWindow):
         elif isinstance(event, Finished):
             if event.cancelled:
                 view.set_caption("cancelled" + (f" ({view.caption.text()})" if run.mesh is not None else ""))
+            elif run.model in REPRESENTATIONS and run.mesh is None:
+                view.set_caption(f"{view.n_points:,} points shown")
             elif run.model in MODELS:
                 total = event.stats.get("total_s", 0.0)
                 view.set_caption(view.caption.text().split(":")[0] + f" done in {total:.2f} s, "
@@ -408,7 +410,7 @@ class MainWindow(QMainWindow):
 
     def _on_points(self, on: bool) -> None:
         for view in self.grid.views:
-            view.set_points_visible(on)
+            view.set_points_visible(on or view.n_faces == 0)
 
     def reset_view(self) -> None:
         self.grid.views[0].reset_camera()

@@ -38,7 +38,7 @@ class Viewport:
     def __init__(self, title: str = ""):
         self.canvas = scene.SceneCanvas(keys=None, bgcolor=BACKGROUND, size=(480, 400))
         self.view = self.canvas.central_widget.add_view()
-        self.view.camera = scene.TurntableCamera()
+        self.view.camera = scene.TurntableCamera(up="+y")   # meshes and scans are mostly y-up
         self.reset_camera()
         self.points = scene.visuals.Markers(parent=self.view.scene)
         self.points.set_gl_state("translucent", depth_test=True)
