@@ -182,8 +182,7 @@ def read_ply_points(path: Path, sampler: RowSampler) -> list[str]:
     else:
         records = _binary_elements(path, header, {"vertex"})["vertex"]
         for start in range(0, len(records), BLOCK_ROWS):
-            block = records[start : start + BLOCK_ROWS]
-            sampler.add(np.column_stack([block[c] for c in columns]))
+            sampler.add(_columns(records[start : start + BLOCK_ROWS], columns))
     faces = header.face_count
     return [f"ignored {faces:,} faces (read as a point cloud)"] if faces else []
 
@@ -201,9 +200,17 @@ def read_ply_mesh(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
         vertices, groups = _ascii_mesh(path, header, target)
     else:
         found = _binary_elements(path, header, {"vertex", "face"} if target else {"vertex"}, target)
-        vertices = np.column_stack([found["vertex"][c] for c in "xyz"]).astype(np.float64)
+        vertices = _columns(found["vertex"], ["x", "y", "z"])
         groups = found.get("face", [])
     return vertices.reshape(-1, 3), *_triangulate(groups)
+
+
+def _columns(records: np.ndarray, names: list[str]) -> np.ndarray:
+    """Fields ``names`` of a record array (n,) as one (n, len(names)) float64 array."""
+    table = np.empty((len(records), len(names)))
+    for i, name in enumerate(names):
+        table[:, i] = records[name]
+    return table
 
 
 def _face_list(face: Element, path: Path) -> str:
