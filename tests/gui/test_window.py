@@ -156,7 +156,13 @@ def test_camera_copy_paste_and_export(window, qtbot, sphere_file, tmp_path):
 
 
 def test_ui_stays_responsive_during_reconstruction(window, qtbot, sphere_file):
+    import os
+
     from implicit_studio.gui.responsiveness import StallMeter
+
+    load, cores = os.getloadavg()[0], os.cpu_count() or 1
+    if load > cores + 1:
+        pytest.skip(f"load average {load:.1f} on {cores} cores: the scheduler, not the UI thread, sets the stalls")
 
     window.model_panel.apply({"resolution0": 32, "levels": 1, "seconds": 2})
     meter = StallMeter()
