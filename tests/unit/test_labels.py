@@ -97,11 +97,12 @@ def test_floor_closes_a_missing_bottom():
     assert labeler_of(box, resolution=COARSE, on_floor=True).occupancy(pts).tolist() == [True, True, False]
 
 
-def test_thin_closed_panel_is_solid():
-    panel = trimesh.creation.box((1, 1, 0.006))
+def test_closed_panel_thinner_than_the_probes_keeps_its_thickness():
+    panel = trimesh.creation.box((1, 1, 0.006))  # 1.5 voxels thick
     labeler = labeler_of(panel)
-    assert labeler.occupancy(np.array([[0.1, 0.1, z] for z in (-0.002, 0.0, 0.002)])).all()
-    assert not labeler.occupancy(np.array([[0.1, 0.1, 0.02], [0.1, 0.1, -0.02]])).any()
+    z = [-0.02, -0.0045, -0.0025, 0.0, 0.0025, 0.0045, 0.02]
+    assert labeler.occupancy(np.array([[0.1, 0.1, v] for v in z])).tolist() == [False, False, True, True, True,
+                                                                              False, False]
 
 
 def test_orient_outward_fixes_inverted_normals():

@@ -394,3 +394,15 @@ def run(args: argparse.Namespace) -> int:
         return 2
     log.info("report: %s", json.dumps({k: report[k] for k in ("written", "rejected", "splits", "seconds_per_shape")}))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m implicit_studio.data.build``: the same options as ``implicit-studio data build``."""
+    parser = argparse.ArgumentParser(prog="python -m implicit_studio.data.build",
+                                     description="Build the training data set from package-registry shapes.")
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

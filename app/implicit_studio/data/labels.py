@@ -18,9 +18,10 @@ orientation:
    mesh (face normal ``n``, either orientation): the grid is probed at
    ``c + 2h n`` and ``c - 2h n``. If exactly one probe is outside, the point is
    inside iff it lies on the other side of the face; if both are inside (an
-   internal face), it is inside; if both are outside (an open sheet or a part
-   thinner than ``2h``), it is inside iff it lies within ``h`` of the surface, so
-   sheets get a thickness of about ``2h``.
+   internal face), it is inside. If both are outside, the face belongs to a part
+   thinner than ``2h``: short rays along the normal tell a thin closed part (a
+   surface within ``2h`` across it; labelled exactly) from an open sheet, which is
+   given a thickness of ``2h`` (inside iff within ``h`` of it).
 
 All coordinates are in the unit frame (see ``normalize.py``).
 """
@@ -35,6 +36,7 @@ DEFAULT_RESOLUTION = 256
 GRID_PAD = 4  # empty voxels around the shape, more than the dilations reach
 PROBE_VOXELS = 2.0  # probe distance from the surface, in voxels
 SHEET_VOXELS = 1.0  # half-thickness given to open sheets, in voxels
+RAY_OFFSET = 1e-5  # rays start this far off the surface, so they do not hit their own face
 
 
 @dataclass
@@ -121,9 +123,32 @@ class OccupancyLabeler:
         # exactly one probe outside: inside iff the point is on the other side
         inside = np.where(out_plus, side <= 0.0, side >= 0.0)
         inside[~out_plus & ~out_minus] = True  # internal face
-        sheet = out_plus & out_minus
-        inside[sheet] = dist[sheet] <= SHEET_VOXELS * self.voxel
+        thin = out_plus & out_minus
+        if thin.any():
+            inside[thin] = self._thin_occupancy(pts[thin], closest[thin], normal[thin], side[thin], dist[thin])
         return inside
+
+    def _thin_occupancy(self, pts: np.ndarray, closest: np.ndarray, normal: np.ndarray, side: np.ndarray,
+                        dist: np.ndarray) -> np.ndarray:
+        """Labels (N,) bool of points near a part thinner than the probes (both probes outside).
+
+        A point with another surface within ``2h`` beyond it lies inside a thin closed part
+        (or a sealed gap): inside. A point whose face has another surface within ``2h``
+        behind it lies outside a thin closed part: outside. Otherwise the face is an open
+        sheet, given a half-thickness of ``h``.
+        """
+        toward = np.where(side >= 0.0, 1.0, -1.0)[:, None] * normal  # from the face towards the point
+        reach = PROBE_VOXELS * self.voxel
+        beyond = self._hits(pts + RAY_OFFSET * toward, toward, reach)
+        behind = self._hits(closest - RAY_OFFSET * toward, -toward, reach)
+        return beyond | (~behind & (dist <= SHEET_VOXELS * self.voxel))
+
+    def _hits(self, origins: np.ndarray, directions: np.ndarray, reach: float) -> np.ndarray:
+        """(N,) bool: rays from origins (N, 3) along unit directions (N, 3) meet the mesh within ``reach``."""
+        self._closest(origins[:0])  # builds the tree if needed
+        face, _, _ = self._tree.intersect_ray_first(self.vertices, self.faces, np.ascontiguousarray(origins),
+                                                    np.ascontiguousarray(directions), reach)
+        return np.asarray(face) >= 0
 
 
 def build_labeler(vertices: np.ndarray, faces: np.ndarray, resolution: int = DEFAULT_RESOLUTION,
