@@ -62,12 +62,14 @@ def test_separate_components_each_seeded():
 
 
 def test_20k_points_under_a_second():
+    """CPU time, best of three: wall time on the shared 2-core machine varies 3x with load
+    (0.3 s CPU = 0.3 s wall when idle)."""
     points, truth = sphere(20_000)
     timings = []
-    for _ in range(2):   # best of two: the machine is shared
-        start = time.perf_counter()
+    for _ in range(3):
+        start = time.process_time()
         normals = estimate_normals(points)
-        timings.append(time.perf_counter() - start)
+        timings.append(time.process_time() - start)
     assert min(timings) < 1.0
     assert outward_fraction(normals, truth) > 0.98
 

@@ -45,7 +45,7 @@ MESH_WRITE_EXTS = (".ply", ".obj", ".stl", ".glb")
 POINT_WRITE_EXTS = (".ply", ".xyz")
 
 MIN_POINTS = 8                  # fewer points than this cannot describe a shape
-MAX_TEXT_BYTES = 2 << 30        # text point files (parsing speed ~50 MB/s)
+MAX_TEXT_BYTES = 2 << 30        # text point files (parsed at ~15-50 MB/s)
 MAX_MESH_BYTES = 2 << 30        # mesh files, which are parsed whole in memory
 MAX_IMAGE_BYTES = 1 << 30
 DEFAULT_MAX_PIXELS = images.DEFAULT_MAX_PIXELS
@@ -77,8 +77,8 @@ _POINT_READERS = {
 
 
 def classify(path: str | os.PathLike) -> str:
-    """"points", "mesh" or "image" for ``path``: from the content when the file exists
-    (a PLY with faces is a mesh), else from the extension. InputError if unsupported."""
+    """The kind of ``path``, "points", "mesh" or "image": from the content when the file
+    exists (a PLY with faces is a mesh), else from the extension. InputError if unsupported."""
     p = Path(path)
     fmt = _sniff(p) if p.is_file() else None
     fmt = fmt or _format_from_extension(p)
