@@ -9,7 +9,6 @@ images are all converted; transparency is composited on white.
 
 from __future__ import annotations
 
-import logging
 import math
 import warnings
 from pathlib import Path
@@ -18,7 +17,6 @@ import numpy as np
 
 from ..core.errors import InputError
 
-log = logging.getLogger(__name__)
 
 MIN_IMAGE_SIDE = 16
 DEFAULT_MAX_PIXELS = 64_000_000   # decoded pixels accepted (~190 MB as RGB)

@@ -8,14 +8,12 @@ caller checks file size limits before anything is parsed.
 from __future__ import annotations
 
 import io as pyio
-import logging
 from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import InputError
 
-log = logging.getLogger(__name__)
 
 TRIMESH_TYPES = ("obj", "off", "stl", "glb", "gltf")
 EXPORT_TYPES = ("obj", "stl", "glb")

@@ -10,7 +10,6 @@ when every polygon has the same size and a byte walker otherwise.
 
 from __future__ import annotations
 
-import logging
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +20,6 @@ import numpy as np
 from ..core.errors import InputError
 from .pointfiles import BLOCK_ROWS, RowSampler, iter_line_blocks, parse_rows
 
-log = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 64 << 10
 _TYPES = {

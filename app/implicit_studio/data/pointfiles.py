@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import codecs
 import io as pyio
-import logging
 import warnings
 import zipfile
 from pathlib import Path
@@ -23,7 +22,6 @@ import numpy as np
 
 from ..core.errors import InputError
 
-log = logging.getLogger(__name__)
 
 BLOCK_BYTES = 8 << 20          # text is read in blocks of about this many bytes
 BLOCK_ROWS = 1 << 20           # binary arrays are read in blocks of this many rows
