@@ -239,7 +239,7 @@ def test_hostile_file_gives_one_line_input_error(tmp_path, case, what, reader, b
     assert message.startswith(f"{path}: "), message
     assert "\n" not in message, message
     assert re.search(pattern, message), message
-    assert elapsed < 1.0, f"{case} took {elapsed:.2f} s"
+    assert elapsed < 10.0, f"{case} took {elapsed:.2f} s"  # sanity bound: no hang, no giant allocation
 
 
 # ------------------------------------------------- hostile files that still load
@@ -305,7 +305,7 @@ def test_ten_million_point_binary_ply_is_sampled_in_bounded_memory(tmp_path):
     assert points.shape == (100_000, 3)
     assert notices == ["downsampled from 10,000,000 to 100,000 points (uniform random)"]
     assert peak < 150e6, f"peak {peak / 1e6:.0f} MB"
-    assert elapsed < 6.0   # ~1.5 s idle; generous because the machine is shared
+    assert elapsed < 30.0   # ~1.5 s idle; a sanity bound only (benchmarks measure speed)
 
 
 # ---------------------------------------------------------------------- writing
