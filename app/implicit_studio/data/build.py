@@ -270,8 +270,8 @@ def iter_build(out_dir: str | Path, sources: tuple[str, ...] | list[str] = ("fur
     records = build_order(list_shapes(sources, cache_dir), seed)[:limit]
     rejected = _load_rejected(out)
     todo = [r for r in records if r.id not in rejected and not is_complete(shapes_dir / f"{r.id}.npz")]
-    stats = Counter(existing=sum(1 for r in records if r.id not in rejected) - len(todo))
-    start, times = time.perf_counter(), []
+    already_done = sum(1 for r in records if r.id not in rejected) - len(todo)
+    stats, start, times = Counter(), time.perf_counter(), []
     results = _run_shapes(todo, str(shapes_dir), seed, config, workers)
     try:
         for done, (record, result) in enumerate(zip(todo, results), start=1):
@@ -289,8 +289,7 @@ def iter_build(out_dir: str | Path, sources: tuple[str, ...] | list[str] = ("fur
         counts = write_index(out, records, seed, held_out)
     report = {
         "out_dir": str(out), "sources": list(sources), "seed": seed, "candidates": len(records),
-        "already_done": stats["existing"],
-        "written": stats["written"], "rejected": stats["rejected"],
+        "already_done": already_done, "written": stats["written"], "rejected": stats["rejected"],
         "rejected_total": sum(1 for r in records if r.id in rejected),
         "rejected_reasons": dict(Counter(_reason_kind(v["reason"]) for v in rejected.values())),
         "splits": counts, "held_out_categories": list(held_out), "config": asdict(config),
