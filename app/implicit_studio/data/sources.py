@@ -179,7 +179,8 @@ def _run(command: list[str], cwd: Path) -> None:
         raise SourceUnavailable(f"{command[0]} is not installed (needed for the furniture source)")
     done = subprocess.run(command, cwd=cwd, capture_output=True, text=True)
     if done.returncode != 0:
-        raise SourceUnavailable(f"{' '.join(command)} failed: {done.stderr.strip()[-500:]}")
+        hint = " (the package lists may need 'apt-get update')" if command[0] == "apt-get" else ""
+        raise SourceUnavailable(f"{' '.join(command)} failed{hint}: {done.stderr.strip()[-500:]}")
 
 
 def catalogue_records(path: Path, extract_dir: Path) -> list[ShapeRecord]:
