@@ -65,8 +65,9 @@ def poisson(points: np.ndarray):
 
 
 def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, siren_shapes: int,
-                   siren_seconds: float, seed: int) -> dict:
-    """Per-model mean metrics over the first ``n_shapes`` shapes of ``split``."""
+                   siren_seconds: float, seed: int, checkpoint: str | None = None) -> dict:
+    """Per-model mean metrics over the first ``n_shapes`` shapes of ``split``
+    (``checkpoint`` replaces the shipped weights, for a single learned model)."""
     from .core.registry import get_spec
     from .data.dataset import load_shape
     from .data.inputs import InputData
@@ -94,7 +95,7 @@ def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, sir
                 else:
                     n_in = getattr(spec.config("cpu"), "n_input_points", 3000)
                     data = InputData(shape_id, "points", points=noisy_input(shape["surface_points"], n_in, 0.005, seed + k))
-                mesh, dt = reconstruct(name, data, siren_seconds)
+                mesh, dt = reconstruct(name, data, siren_seconds, checkpoint if spec.learned else None)
             metrics = evaluate_against_samples(mesh, *gt, seed=seed)
             metrics["seconds"] = dt
             metrics["shape"] = shape_id
