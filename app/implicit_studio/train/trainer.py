@@ -171,6 +171,10 @@ def train(opts: TrainOptions) -> dict:
         _load_optimizer(out / "last_optimizer.safetensors", opt)
     train_loader = make_loader(opts, "train", spec, cfg, train=True)
     val_loader = make_loader(opts, "val", spec, cfg, train=False) if rank == 0 else None
+    val_ids = val_loader.dataset.dataset.ids[:len(val_loader.dataset)] if val_loader is not None else []
+    if state.get("val_ids") != val_ids:
+        # the data set grew or changed: earlier validation scores are not comparable
+        state.update(val_ids=val_ids, best_iou=-1.0)
     log_path = out / "log.csv"
     new_log = not log_path.exists() or not opts.resume
     log_file = open(log_path, "w" if new_log else "a", newline="")
