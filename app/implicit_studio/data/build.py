@@ -196,9 +196,10 @@ def build_one(record: ShapeRecord, shapes_dir: str, seed: int, config: BuildConf
 
 
 def assign_split(shape_id: str, category: str, seed: int, held_out: tuple[str, ...] | list[str]) -> str:
-    """"heldout" for held-out categories, else train/val/test ~80/10/10 from a hash of id and seed.
+    """The split of a shape: "heldout" for held-out categories, else train/val/test ~80/10/10.
 
-    A hash (not a shuffle) keeps every shape's split fixed when shapes are added or rejected.
+    The others come from a hash of ``seed`` and the id (not a shuffle), so a shape keeps
+    its split when shapes are added or rejected.
     """
     if category in held_out:
         return "heldout"

@@ -77,14 +77,18 @@ class OccupancyLabeler:
             inside &= pts[:, 1] >= self.floor
         return inside
 
-    def _closest(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Squared distances (N,), face indices (N,) and closest points (N, 3) on the mesh."""
+    def _aabb(self):
+        """The mesh's libigl AABB tree, built on first use."""
         if self._tree is None:
             import igl  # imported late: only the data builder needs it
 
             self._tree = igl.AABB()
             self._tree.init(self.vertices, self.faces)
-        return self._tree.squared_distance(self.vertices, self.faces, np.ascontiguousarray(pts))
+        return self._tree
+
+    def _closest(self, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Squared distances (N,), face indices (N,) and closest points (N, 3) on the mesh."""
+        return self._aabb().squared_distance(self.vertices, self.faces, np.ascontiguousarray(pts))
 
     def orient_outward(self, points: np.ndarray, normals: np.ndarray) -> np.ndarray:
         """Unit normals (N, 3) at surface points (N, 3), flipped to face the outside.
@@ -145,9 +149,8 @@ class OccupancyLabeler:
 
     def _hits(self, origins: np.ndarray, directions: np.ndarray, reach: float) -> np.ndarray:
         """(N,) bool: rays from origins (N, 3) along unit directions (N, 3) meet the mesh within ``reach``."""
-        self._closest(origins[:0])  # builds the tree if needed
-        face, _, _ = self._tree.intersect_ray_first(self.vertices, self.faces, np.ascontiguousarray(origins),
-                                                    np.ascontiguousarray(directions), reach)
+        face, _, _ = self._aabb().intersect_ray_first(self.vertices, self.faces, np.ascontiguousarray(origins),
+                                                      np.ascontiguousarray(directions), reach)
         return np.asarray(face) >= 0
 
 
