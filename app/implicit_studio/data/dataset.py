@@ -114,7 +114,7 @@ def _pick(points: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def make_synthetic_dataset(out_dir: str | Path, n_shapes: int = 6, n_points: int = 100_000, seed: int = 0,
-                           n_views: int = 4, image_size: int = render.IMAGE_SIZE) -> Path:
+                           n_views: int = render.N_VIEWS, image_size: int = render.IMAGE_SIZE) -> Path:
     """Write a small data set of ellipsoids, boxes and tori in the build.py format.
 
     Shapes are in the unit frame (longest side 1) with random proportions; labels come
