@@ -99,3 +99,66 @@ def test_pickle_disguised_as_safetensors(tmp_path, monkeypatch):
     with pytest.raises(CheckpointError):
         load_checkpoint(path)
     assert not (tmp_path / "PWNED_BY_PICKLE").exists()
+
+
+@pytest.mark.parametrize("file", ["evil.pt", "evil.pth", "model.safetensors"])
+def test_pickle_payload_never_runs_whatever_its_name(tmp_path, monkeypatch, file):
+    """A pickle that would create a file when unpickled: refused with one line, the file never appears."""
+    monkeypatch.chdir(tmp_path)
+    path, _ = _save(tmp_path, file="model.safetensors")
+    target = tmp_path / file
+    target.write_bytes(pickle.dumps(Payload()))
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(target)
+    assert "\n" not in str(info.value) and file in str(info.value)
+    assert not (tmp_path / "PWNED_BY_PICKLE").exists()
+
+
+def test_nan_weights_are_refused(tmp_path):
+    spec = get_spec("siren")
+    cfg = spec.config("cpu")
+    model = cfg.build()
+    with torch.no_grad():
+        model.hidden[1].weight[0, :3] = float("nan")
+        model.out.bias[0] = float("inf")
+    path = tmp_path / "nan.safetensors"
+    save_checkpoint(path, "siren", model, cfg)
+    with pytest.raises(CheckpointError, match=r"tensor hidden\.1\.weight holds 3 NaN or Inf values") as info:
+        load_checkpoint(path)
+    assert "\n" not in str(info.value)
+
+
+def _edit_card(path, **config):
+    card = json.loads(path.with_suffix(".json").read_text())
+    card["config"].update(config)
+    path.with_suffix(".json").write_text(json.dumps(card))
+
+
+@pytest.mark.parametrize("name, config, message", [
+    ("convonet-grid", {"hidden": 10**9}, "hidden=1000000000 in its card is not an integer from 0 to 320"),
+    ("siren", {"width": 10**12, "hidden_layers": 10**9}, "width=1000000000000"),
+    ("onet-pointcloud", {"c_dim": -5}, "c_dim=-5"),
+    ("onet-pointcloud", {"hidden": "256"}, "hidden='256'"),
+    ("siren", {"omega0": float("nan")}, "omega0=nan in its card is not a finite number"),
+    # every field within 10x of the paper's, but 100x the parameters: counted without allocating
+    ("convonet-3plane", {"unet_filters": 320}, "more than 10x the paper model"),
+])
+def test_oversized_or_malformed_config_refused_before_building(tmp_path, name, config, message):
+    path, _ = _save(tmp_path, name=name)
+    _edit_card(path, **config)
+    with pytest.raises(CheckpointError, match="refused before|not a finite|not an integer") as info:
+        load_checkpoint(path)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_safetensors_header_claiming_huge_tensors(tmp_path):
+    """A header that declares a 4 TB tensor over a 16-byte body: refused by size checks, nothing allocated."""
+    import struct
+
+    path, _ = _save(tmp_path)
+    header = json.dumps({"decoder.fc_p.weight": {"dtype": "F32", "shape": [1_000_000, 1_000_000],
+                                                 "data_offsets": [0, 4_000_000_000_000]}}).encode()
+    path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 16)
+    with pytest.raises(CheckpointError, match="corrupt or truncated safetensors file") as info:
+        load_checkpoint(path)
+    assert "\n" not in str(info.value)

@@ -7,7 +7,9 @@ model name, config, format and program version, data, steps, wall time, metrics.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -24,6 +26,7 @@ from ..core.registry import CONFIG_TYPES, MODELS
 
 FORMAT_VERSION = 1
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin")
+MAX_SIZE_FACTOR = 10   # a card may ask for up to 10x the paper config: per size field and in parameters
 
 
 def card_path(weights: Path) -> Path:
@@ -84,10 +87,52 @@ def config_from_card(card: dict, path: Path):
         raise CheckpointError(f"{path}: config in its card does not fit {spec.name} "
                               f"(unknown fields: {sorted(set(raw) - fields) if isinstance(raw, dict) else raw!r})")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
+    _check_fields(values, spec.paper, path)
     try:
-        return cls(**values)
+        config = cls(**values)
     except TypeError as exc:
         raise CheckpointError(f"{path}: bad config in its card ({exc})") from None
+    _check_parameter_count(config, spec.name, path)
+    return config
+
+
+def _check_fields(values: dict, paper: Any, path: Path) -> None:
+    """Each integer size at most MAX_SIZE_FACTOR times the paper's, each float finite; types as the paper's."""
+    for name, value in values.items():
+        ref = getattr(paper, name)
+        if isinstance(ref, bool) or not isinstance(ref, (int, float)):
+            continue
+        if isinstance(ref, int):
+            limit = MAX_SIZE_FACTOR * max(ref, 1)
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= limit:
+                raise CheckpointError(f"{path}: config field {name}={value!r} in its card is not an integer "
+                                      f"from 0 to {limit:,}; refused before building the model")
+        elif not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value):
+            raise CheckpointError(f"{path}: config field {name}={value!r} in its card is not a finite number")
+
+
+@functools.lru_cache(maxsize=None)
+def _paper_parameter_count(model_name: str) -> int:
+    return _parameter_count(MODELS[model_name].paper)
+
+
+def _parameter_count(config: Any) -> int:
+    """Parameters of the model ``config`` builds, counted on the meta device (no memory allocated)."""
+    with torch.device("meta"):
+        model = config.build()
+    return sum(p.numel() for p in model.parameters())
+
+
+def _check_parameter_count(config: Any, model_name: str, path: Path) -> None:
+    """Refuse a config that would build more than MAX_SIZE_FACTOR times the paper model's parameters."""
+    try:
+        count = _parameter_count(config)
+    except (ValueError, RuntimeError, TypeError) as exc:
+        raise CheckpointError(f"{path}: cannot build the model its card describes ({exc})") from None
+    limit = MAX_SIZE_FACTOR * _paper_parameter_count(model_name)
+    if count > limit:
+        raise CheckpointError(f"{path}: its card describes a {model_name} with {count:,} parameters, more than "
+                              f"{MAX_SIZE_FACTOR}x the paper model ({limit:,} at most); refused before allocating")
 
 
 def check_checkpoint(path: str | Path, expected_model: str | None = None) -> dict:
@@ -111,7 +156,8 @@ def load_checkpoint(path: str | Path, expected_model: str | None = None,
     """Build the model described by the card and load its weights (eval mode).
 
     Refuses pickle-based files without opening them, and raises CheckpointError with one
-    line naming the file for a missing, truncated, corrupt or mismatched checkpoint.
+    line naming the file for a missing, truncated, corrupt, oversized, non-finite or mismatched
+    checkpoint.
     """
     path = Path(path)
     card = check_checkpoint(path, expected_model)
@@ -125,6 +171,7 @@ def load_checkpoint(path: str | Path, expected_model: str | None = None,
     except (ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: cannot build the model its card describes ({exc})") from None
     _check_state(path, model, state)
+    _check_finite(path, state)
     model.load_state_dict(state, strict=True)
     return model.to(device).eval(), card
 
@@ -140,3 +187,13 @@ def _check_state(path: Path, model: nn.Module, state: dict[str, torch.Tensor]) -
         if tuple(state[key].shape) != tuple(tensor.shape):
             raise CheckpointError(f"{path}: tensor {key} has shape {tuple(state[key].shape)}, "
                                   f"the model needs {tuple(tensor.shape)}")
+
+
+def _check_finite(path: Path, state: dict[str, torch.Tensor]) -> None:
+    """Refuse weights holding NaN or Inf: such a model would only ever produce NaN fields."""
+    for key, tensor in state.items():
+        if tensor.is_floating_point():
+            bad = tensor.numel() - int(torch.isfinite(tensor).sum())
+            if bad:
+                raise CheckpointError(f"{path}: tensor {key} holds {bad:,} NaN or Inf values; "
+                                      "the checkpoint is damaged (was training diverging?)")
