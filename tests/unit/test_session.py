@@ -97,6 +97,22 @@ def test_cancel_from_another_thread(tmp_path, torus_cloud):
     assert not any(isinstance(e, LevelMesh) and e.final for e in events)
 
 
+def test_fit_step_abandoned_after_forward_pass_when_stopped(torus_cloud):
+    """A stop flag set during a fit step ends it before the backward pass, weights unchanged."""
+    import torch
+
+    from implicit_studio.train.siren_fit import SdfFitter
+
+    fitter = SdfFitter(*torus_cloud, get_spec("siren").config("cpu"))
+    before = {k: v.clone() for k, v in fitter.model.state_dict().items()}
+    stop = threading.Event()
+    stop.set()
+    assert fitter.step(stop) is None
+    assert fitter.steps == 0
+    assert all(torch.equal(before[k], v) for k, v in fitter.model.state_dict().items())
+    assert fitter.step(threading.Event())["total"] > 0 and fitter.steps == 1
+
+
 def test_pause_and_resume(torus_cloud):
     pts, nrm = torus_cloud
     session = ReconstructionSession(_cloud(pts, nrm), Settings(model="siren", seconds=1.0, resolution0=8, levels=0))

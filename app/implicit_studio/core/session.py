@@ -129,7 +129,8 @@ class ReconstructionSession:
 
     # --- control from other threads -------------------------------------------------
     def cancel(self) -> None:
-        """Stop as soon as possible (between field batches or fit steps)."""
+        """Stop as soon as possible: between field batches, between fit steps, or inside a fit step
+        after its forward pass."""
         self._cancel.set()
         self._running.set()
 
@@ -226,8 +227,11 @@ class ReconstructionSession:
                 break
             step_start = time.perf_counter()
             with self._model_lock:
-                terms = fitter.step()
+                step = fitter.step(self._cancel)
             fit_time += time.perf_counter() - step_start
+            if step is None:
+                break
+            terms = step
             if fit_time - last_report >= 0.2:
                 last_report = fit_time
                 losses.append((fitter.steps, fit_time, terms["total"]))

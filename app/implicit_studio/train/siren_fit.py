@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import torch
 
@@ -31,13 +33,19 @@ class SdfFitter:
         self.generator = gen
         self.steps = 0
 
-    def step(self) -> dict[str, float]:
-        """One optimisation step; returns the weighted loss terms and their sum ("total")."""
+    def step(self, stop: threading.Event | None = None) -> dict[str, float] | None:
+        """One optimisation step; returns the weighted loss terms and their sum ("total").
+
+        If ``stop`` is set once the forward pass is done, the step is abandoned before the
+        backward pass (about two thirds of its time) and None is returned; the weights are unchanged.
+        """
         self.model.train()
         n = min(self.cfg.batch, len(self.points))
         idx = torch.randint(len(self.points), (n,), generator=self.generator).to(self.device)
         off = (torch.rand(n, 3, generator=self.generator) - 0.5).mul_(BOX).to(self.device)
         terms = sdf_loss_terms(self.model, self.points[idx], self.normals[idx], off)
+        if stop is not None and stop.is_set():
+            return None
         total = sum(terms.values())
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
