@@ -20,9 +20,14 @@ def model_card_text(name: str) -> str:
     if path is None:
         lines.append("No trained checkpoint yet.")
         return "\n".join(lines)
+    from ..core.errors import CheckpointError
     from ..train.checkpoint import read_card
 
-    card = read_card(path)
+    try:
+        card = read_card(path)
+    except CheckpointError as exc:      # a damaged card must not stop the window from opening
+        lines.append(f"Checkpoint unusable: {exc}")
+        return "\n".join(lines)
     metrics = card.get("metrics", {})
     parts = [f"checkpoint {path.name}"]
     if "steps" in card:

@@ -63,6 +63,7 @@ class StudioModel(QObject):
         self.runs: list[Run] = []
         self._threads: set = set()
         self._next_id = 0
+        self.closed = False               # set by shutdown: nothing new starts afterwards
 
     # --- input ------------------------------------------------------------------------
     def load(self, path: str) -> None:
@@ -76,6 +77,8 @@ class StudioModel(QObject):
         self._start(task)
 
     def _on_loaded(self, path: str, data) -> None:
+        if self.closed:
+            return          # the file finished parsing while the window was closing
         self.cancel()
         self.data, self.path = data, path
         self.runs = []
@@ -84,7 +87,7 @@ class StudioModel(QObject):
     # --- runs ---------------------------------------------------------------------------
     def reconstruct(self, models: list[str]) -> None:
         """Start one run per entry of ``models`` on the current input, cancelling any running."""
-        if self.data is None:
+        if self.data is None or self.closed:
             return
         self.cancel()
         self.runs = []
@@ -96,8 +99,10 @@ class StudioModel(QObject):
                 build = REPRESENTATIONS[name].build
                 data = self.data
                 run.thread = TaskThread(lambda b=build, d=data: b(d), f"view-{name}")
-                run.thread.done.connect(lambda mesh, r=run: self._on_representation(r, mesh))
-                run.thread.failed.connect(lambda msg, user, r=run: self._on_failed(r.run_id, msg, user))
+                # the slots capture the run's id, not the run: run -> thread -> slot -> run would be a
+                # cycle through Qt that Python's collector cannot see, keeping every thread alive
+                run.thread.done.connect(lambda mesh, rid=run.run_id: self._on_representation(rid, mesh))
+                run.thread.failed.connect(lambda msg, user, rid=run.run_id: self._on_failed(rid, msg, user))
             else:
                 settings = replace(self.settings, model=name)
                 run.thread = SessionThread(run.run_id, self.data, settings, self.store)
@@ -110,10 +115,11 @@ class StudioModel(QObject):
     def _run_for(self, run_id: int) -> Run | None:
         return next((r for r in self.runs if r.run_id == run_id), None)
 
-    def _on_representation(self, run: Run, mesh) -> None:
+    def _on_representation(self, run_id: int, mesh) -> None:
         from ..core.events import Finished, LevelMesh
 
-        if run not in self.runs:
+        run = self._run_for(run_id)
+        if run is None:
             return
         if mesh is not None:
             from .workers import vertex_normals
@@ -212,12 +218,23 @@ class StudioModel(QObject):
             s.stop_fit()
 
     def _start(self, thread) -> None:
+        if self.closed:
+            return          # a queued result (a Finished run wanting metrics) arrived after shutdown
         self._threads.add(thread)
-        thread.finished.connect(lambda t=thread: self._threads.discard(t))
+        thread.finished.connect(self._on_thread_finished)
         thread.start()
 
+    def _on_thread_finished(self) -> None:
+        """Drop a finished worker. A slot that captured the thread itself would keep it alive for
+        ever (the connection lives in the thread); ``finished`` is emitted just before the thread
+        ends, so it is joined before its last reference goes."""
+        thread = self.sender()
+        thread.wait()
+        self._threads.discard(thread)
+
     def shutdown(self, timeout_ms: int = 10_000) -> None:
-        """Cancel everything and wait for every worker thread to end."""
+        """Cancel everything and wait for every worker thread to end; start nothing afterwards."""
+        self.closed = True
         self.cancel()
         for thread in list(self._threads):
             if not thread.wait(timeout_ms):
