@@ -36,9 +36,11 @@ def test_version_and_models():
 
 
 def test_siren_reconstruct_and_evaluate(tmp_path, torus_ply):
+    """Input, output and stats paths with spaces and non-ASCII letters, through reconstruct and evaluate."""
     src, mesh = torus_ply
-    out = tmp_path / "out.ply"
-    stats = tmp_path / "stats.json"
+    (tmp_path / "résultats 3d").mkdir()
+    out = tmp_path / "résultats 3d" / "tore reconstruit ø.ply"
+    stats = tmp_path / "résultats 3d" / "stats é.json"
     r = cli("reconstruct", src, "--model", "siren", "--out", out, "--seconds", "8", "--resolution0", "16",
             "--levels", "2", "--stats-json", stats)
     assert r.returncode == 0, r.stderr
@@ -89,6 +91,8 @@ def test_evaluate_reference_spheres(tmp_path):
     (["reconstruct", "{torus}", "--model", "siren", "--out", "o.xyz9"], "o.xyz9"),
     (["reconstruct", "{torus}", "--model", "onet-pointcloud", "--checkpoint", "{evil}", "--out", "o.ply"], "pickle"),
     (["evaluate", "missing.ply", "{torus}"], "missing.ply"),
+    (["reconstruct", "{torus}", "--model", "siren", "--out", "dossier absent ü/o.ply"], "dossier absent ü"),
+    (["evaluate", "{torus}", "vérité absente.ply"], "vérité absente.ply"),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, torus_ply, args, message):
     (tmp_path / "empty.xyz").write_text("")
