@@ -1,5 +1,6 @@
 import json
 import pickle
+import struct
 
 import pytest
 import torch
@@ -142,7 +143,7 @@ def _edit_card(path, **config):
     ("siren", {"omega0": float("nan")}, "omega0=nan in its card is not a finite number"),
     # every field within 10x of the paper's, but 100x the parameters: counted without allocating
     ("convonet-3plane", {"unet_filters": 320}, "more than 10x the paper model"),
-])
+], ids=["hidden 10^9", "width 10^12", "negative c_dim", "hidden as text", "omega0 NaN", "100x parameters"])
 def test_oversized_or_malformed_config_refused_before_building(tmp_path, name, config, message):
     path, _ = _save(tmp_path, name=name)
     _edit_card(path, **config)
@@ -151,14 +152,20 @@ def test_oversized_or_malformed_config_refused_before_building(tmp_path, name, c
     assert message in str(info.value) and "\n" not in str(info.value)
 
 
-def test_safetensors_header_claiming_huge_tensors(tmp_path):
-    """A header that declares a 4 TB tensor over a 16-byte body: refused by size checks, nothing allocated."""
-    import struct
-
-    path, _ = _save(tmp_path)
+def _huge_tensor_header() -> bytes:
     header = json.dumps({"decoder.fc_p.weight": {"dtype": "F32", "shape": [1_000_000, 1_000_000],
                                                  "data_offsets": [0, 4_000_000_000_000]}}).encode()
-    path.write_bytes(struct.pack("<Q", len(header)) + header + b"\0" * 16)
-    with pytest.raises(CheckpointError, match="corrupt or truncated safetensors file") as info:
+    return struct.pack("<Q", len(header)) + header + b"\0" * 16
+
+
+@pytest.mark.parametrize("content, message", [
+    (_huge_tensor_header(), "file not fully covered"),        # a 4 TB tensor over a 16-byte body
+    (struct.pack("<Q", 10**15) + b"{}", "header too large"),  # a header length of 1 PB
+], ids=["4 TB tensor", "1 PB header"])
+def test_safetensors_header_claiming_huge_sizes(tmp_path, content, message):
+    """safetensors checks the header's sizes against the file's before reading: refused, nothing allocated."""
+    path, _ = _save(tmp_path)
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=f"corrupt or truncated safetensors file .*{message}") as info:
         load_checkpoint(path)
     assert "\n" not in str(info.value)
