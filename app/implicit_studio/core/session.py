@@ -51,7 +51,7 @@ class Settings:
     mesh_every: float = 2.0
     n_input_points: int | None = None
     seed: int = 0
-    batch_points: int = 65536
+    batch_points: int = 16384
 
     def validate(self) -> ModelSpec:
         """Check the settings (and a learned model's checkpoint) without loading anything heavy."""

@@ -129,7 +129,7 @@ def mise(
     levels: int = 2,
     threshold: float = 0.0,
     box: float = 1.1,
-    batch_size: int = 65536,
+    batch_size: int = 16384,
     cancel: CancelFlag | None = None,
 ) -> Iterator[MiseLevel]:
     """Yield a watertight mesh of ``field``'s iso-surface after each MISE level.
@@ -180,7 +180,7 @@ def _level_mesh(level, res, values, threshold, box, total, new, field_seconds) -
 
 
 def dense_grid(
-    field: Field, resolution: int, box: float = 1.1, batch_size: int = 65536, cancel: CancelFlag | None = None
+    field: Field, resolution: int, box: float = 1.1, batch_size: int = 16384, cancel: CancelFlag | None = None
 ) -> np.ndarray | None:
     """Evaluate ``field`` at every corner of a resolution^3 grid: (R+1, R+1, R+1) float32, or None if cancelled."""
     n = resolution + 1
