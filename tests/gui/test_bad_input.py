@@ -21,15 +21,15 @@ class Payload:
         return (os.system, ("touch PWNED_BY_PICKLE",))
 
 
-def error_dialog(window):
-    """The open error box, its text, and close it."""
+def error_dialog(window) -> str:
+    """The text of the open error box, which is closed and detached from the window."""
     from PySide6.QtWidgets import QMessageBox
 
     box = window.findChild(QMessageBox, "error-dialog")
     assert box is not None and box.isVisible()
     text = box.text()
     box.done(0)
-    box.setObjectName("closed")
+    box.setParent(None)                   # the next findChild must not see this one
     return text
 
 
