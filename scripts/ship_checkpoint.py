@@ -31,7 +31,7 @@ def main() -> None:
     splits = {s: sum(1 for x in manifest["shapes"] if x["split"] == s) for s in ("train", "val", "test", "heldout")}
     metrics = {}
     for split in ("test", "heldout"):
-        res = evaluate_split(data, split, [name], args.shapes, 0, 0.0, seed=0, checkpoint=str(run / "best.safetensors"))
+        res = evaluate_split(data, split, [name], args.shapes, 0, 60.0, seed=0, checkpoint=str(run / "best.safetensors"))
         metrics[split] = res.get(name)
     out = checkpoint_dir()
     out.mkdir(exist_ok=True)

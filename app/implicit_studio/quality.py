@@ -66,7 +66,7 @@ def poisson(points: np.ndarray):
 
 def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, siren_shapes: int,
                    siren_seconds: float, seed: int, checkpoint: str | None = None) -> dict:
-    """Per-model mean metrics over the first ``n_shapes`` shapes of ``split``
+    """Per-model mean metrics over ``n_shapes`` shapes spread evenly over ``split``
     (``checkpoint`` replaces the shipped weights, for a single learned model)."""
     from .core.registry import get_spec
     from .data.dataset import load_shape
@@ -74,7 +74,7 @@ def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, sir
     from .metrics import evaluate_against_samples
 
     ids = [line.strip() for line in (root / "splits" / f"{split}.txt").read_text().splitlines() if line.strip()]
-    ids = ids[:n_shapes]
+    ids = ids[::max(1, len(ids) // n_shapes)][:n_shapes]  # spread over the sorted ids: every source represented
     rows: dict[str, list[dict]] = {}
     for k, shape_id in enumerate(ids):
         shape = load_shape(root / "shapes" / f"{shape_id}.npz")

@@ -8,6 +8,14 @@ import pytest
 pytest.importorskip("pytestqt")
 
 
+@pytest.fixture(scope="session")
+def qapp_cls():
+    """pytest-qt builds the studio's own QApplication (it can time rendering apart)."""
+    from implicit_studio.gui.app import studio_application_class
+
+    return studio_application_class()
+
+
 @pytest.fixture(autouse=True)
 def _private_settings(tmp_path_factory):
     """Recent files go to a temporary INI folder, never the user's."""

@@ -166,11 +166,12 @@ def test_ui_stays_responsive_during_reconstruction(window, qtbot, sphere_file):
 
     window.model_panel.apply({"resolution0": 32, "levels": 1, "seconds": 2})
     meter = StallMeter()
-    meter.watch(window.grid.views)
+    assert meter.separates_rendering, "the tests must run on the studio's QApplication (conftest qapp_cls)"
     meter.start()
     with qtbot.waitSignal(window.idle, timeout=RUN_TIMEOUT_MS):
         drop(window, sphere_file)
     meter.stop()
     assert meter.ticks > 5
-    # OpenGL frames are timed apart: llvmpipe under Xvfb on a shared CPU is slow to render
-    assert meter.max_stall_ms < 100, f"UI thread blocked for {meter.max_stall_ms:.0f} ms"
+    # rendering is timed apart: llvmpipe under Xvfb on a shared CPU is slow to draw and composite
+    assert meter.max_stall_ms < 100, (f"UI thread blocked for {meter.max_stall_ms:.0f} ms "
+                                      f"(longest gap {meter.max_raw_ms:.0f} ms, rendering {meter.max_render_ms:.0f} ms)")

@@ -277,12 +277,17 @@ class ReconstructionSession:
         return dense_grid(self._locked_field, resolution, BOX, self.settings.batch_points, self._cancel)
 
 
+def slice_ticks(resolution: int) -> np.ndarray:
+    """(resolution,) float32 coordinates of a slice's samples along each in-plane axis."""
+    return np.linspace(-BOX / 2, BOX / 2, resolution, dtype=np.float32)
+
+
 def slice_values(field: Callable[[np.ndarray], np.ndarray], axis: int, position: float, resolution: int,
                  sdf: bool) -> np.ndarray:
     """Evaluate ``field`` on a (resolution, resolution) plane orthogonal to ``axis`` at ``position``."""
     if axis not in (0, 1, 2):
         raise ValueError("axis must be 0, 1 or 2")
-    ticks = np.linspace(-BOX / 2, BOX / 2, resolution, dtype=np.float32)
+    ticks = slice_ticks(resolution)
     u, v = np.meshgrid(ticks, ticks, indexing="ij")
     pts = np.empty((resolution * resolution, 3), np.float32)
     rest = [a for a in range(3) if a != axis]

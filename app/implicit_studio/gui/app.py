@@ -4,17 +4,57 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 
 log = logging.getLogger(__name__)
 
 
+def studio_application_class():
+    """The QApplication subclass of the studio: it can time how long the UI thread spends rendering.
+
+    ``render_clock`` (seconds, a float) grows by the wall time of every top-level paint,
+    update-request and expose event while ``time_rendering`` is on. Responsiveness
+    measurements subtract it: under a software OpenGL renderer (Xvfb's llvmpipe) drawing
+    and compositing a frame takes long, which says nothing about work wrongly done on the
+    UI thread.
+    """
+    global _StudioApplication
+    if _StudioApplication is None:
+        from PySide6.QtCore import QEvent
+        from PySide6.QtWidgets import QApplication
+
+        render_types = {QEvent.Type.Paint, QEvent.Type.UpdateRequest, QEvent.Type.UpdateLater, QEvent.Type.Expose}
+
+        class StudioApplication(QApplication):
+            time_rendering = False
+            render_clock = 0.0
+            _depth = 0
+
+            def notify(self, receiver, event):
+                if not self.time_rendering or self._depth or event.type() not in render_types:
+                    return super().notify(receiver, event)
+                self._depth = 1
+                start = time.perf_counter()
+                try:
+                    return super().notify(receiver, event)
+                finally:
+                    self._depth = 0
+                    self.render_clock += time.perf_counter() - start
+
+        _StudioApplication = StudioApplication
+    return _StudioApplication
+
+
+_StudioApplication = None
+
+
 def qt_application():
-    """The running QApplication, or a new one set up for vispy and pyqtgraph."""
+    """The running QApplication, or a new studio application set up for vispy and pyqtgraph."""
     from PySide6.QtWidgets import QApplication
 
     app = QApplication.instance()
     if app is None:
-        app = QApplication(sys.argv[:1])
+        app = studio_application_class()(sys.argv[:1])
         app.setApplicationName("Implicit Studio")
         app.setOrganizationName("ImplicitStudio")
     import vispy

@@ -24,6 +24,7 @@ from .compare import MetricsTable, ViewGrid
 from .fit_panel import FitPanel
 from .input_panel import InputPanel
 from .model_panel import ModelPanel
+from .heap import settle_heap
 from .presets import Preset, load_presets
 from .progress_panel import ProgressPanel
 from .representations import REPRESENTATIONS
@@ -123,6 +124,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._connect()
         self.resize(1400, 900)
+        settle_heap()
 
     # --- set-up -------------------------------------------------------------------------
     def _action(self, menu, text: str, slot, shortcut=None, checkable=False, checked=False) -> QAction:

@@ -7,6 +7,25 @@ from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QProgressBar, QWid
 from ..core.events import Encoded, Finished, FitProgress, LevelMesh, Started
 
 
+def _show(bar: QProgressBar, maximum: int, value: int | None = None, text: str | None = None) -> None:
+    """Set a bar's range 0..maximum (0: busy), value and text with one asynchronous repaint.
+
+    ``QProgressBar.setValue`` repaints synchronously; in a window holding OpenGL views that
+    means compositing the whole window on the spot (hundreds of ms under a software
+    renderer). With updates off the changes only schedule an ordinary update.
+    """
+    bar.setUpdatesEnabled(False)
+    try:
+        bar.setRange(0, maximum)
+        if value is not None:
+            bar.setValue(value)
+        if text is not None:
+            bar.setFormat(text)
+    finally:
+        bar.setUpdatesEnabled(True)
+        bar.update()
+
+
 def _bar(text: str) -> QProgressBar:
     bar = QProgressBar()
     bar.setRange(0, 100)
@@ -49,38 +68,32 @@ class ProgressPanel(QGroupBox):
             return
         row = self.rows[index]
         if isinstance(event, Started):
-            row["prepare"].setRange(0, 0 if row["fit"] is None else 100)
+            _show(row["prepare"], 0 if row["fit"] is None else 100)
         elif isinstance(event, Encoded) and row["fit"] is None:
             self._complete(row["prepare"])
             self._busy(row["levels"], 0)
         elif isinstance(event, FitProgress) and row["fit"]:
-            row["prepare"].setValue(min(100, int(100 * event.seconds / row["fit"])))
+            _show(row["prepare"], 100, min(100, int(100 * event.seconds / row["fit"])))
         elif isinstance(event, LevelMesh) and not event.preview:
             self._complete(row["prepare"])
             if event.level < len(row["levels"]):
-                self._complete(row["levels"][event.level])
-                row["levels"][event.level].setFormat(f"L{event.level} {event.resolution}^3")
+                _show(row["levels"][event.level], 100, 100, f"L{event.level} {event.resolution}^3")
             self._busy(row["levels"], event.level + 1)
         elif isinstance(event, Finished):
             for bar in [row["prepare"], *row["levels"]]:
                 if bar.maximum() == 0:
-                    bar.setRange(0, 100)
-                    bar.setValue(0)
-                    if event.cancelled:
-                        bar.setFormat("cancelled")
+                    _show(bar, 100, 0, "cancelled" if event.cancelled else None)
 
     def on_failed(self, index: int) -> None:
         if index < len(self.rows):
             for bar in [self.rows[index]["prepare"], *self.rows[index]["levels"]]:
-                bar.setRange(0, 100)
-                bar.setFormat("failed")
+                _show(bar, 100, text="failed")
 
     @staticmethod
     def _complete(bar: QProgressBar) -> None:
-        bar.setRange(0, 100)
-        bar.setValue(100)
+        _show(bar, 100, 100)
 
     @staticmethod
     def _busy(bars: list[QProgressBar], k: int) -> None:
         if k < len(bars):
-            bars[k].setRange(0, 0)
+            _show(bars[k], 0)

@@ -10,7 +10,7 @@ import logging
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from .workers import SliceRequest, SliceThread
@@ -50,14 +50,16 @@ class SliceView(QWidget):
 
         self.plot = pg.PlotWidget()
         self.plot.setAspectLocked(True)
+        for side in ("left", "bottom"):
+            self.plot.getAxis(side).enableAutoSIPrefix(False)   # plain unit-frame coordinates
         self.plot.setBackground("w")
         self.image = pg.ImageItem()
-        self.image.setRect(-HALF, -HALF, 2 * HALF, 2 * HALF)
-        self.iso = pg.IsocurveItem(pen=pg.mkPen("k", width=2))
-        self.iso.setParentItem(self.image)
+        self.iso = pg.PlotCurveItem(pen=pg.mkPen("k", width=2), connect="pairs")
         self.scatter = pg.ScatterPlotItem(size=4, pen=None, brush=pg.mkBrush(20, 120, 255, 200))
         self.plot.addItem(self.image)
+        self.plot.addItem(self.iso)
         self.plot.addItem(self.scatter)
+        self._labelled_axis = None
         self.plot.setRange(xRange=(-HALF, HALF), yRange=(-HALF, HALF), padding=0.02)
 
         controls = QHBoxLayout()
@@ -84,7 +86,7 @@ class SliceView(QWidget):
     def clear(self) -> None:
         self.session = None
         self.image.clear()
-        self.iso.setData(None)
+        self.iso.setData([], [])
         self.scatter.setData([], [])
         self.info.setText("Reconstruct to see the occupancy field")
 
@@ -94,7 +96,7 @@ class SliceView(QWidget):
         if self.session is None or self.session.field is None:
             return
         self.thread.request(SliceRequest(self.session, self.axis.currentIndex(), self.position,
-                                         self.resolution, self.points))
+                                         self.resolution, self.points, self.level))
 
     def _on_ready(self, result) -> None:
         req = result.request
@@ -103,15 +105,21 @@ class SliceView(QWidget):
             return          # stale: a newer request is on its way
         values = result.values
         self.latest = result
+        # pixel centres on the sample positions (linspace over the box, ends included)
+        pixel = 2 * HALF / max(values.shape[0] - 1, 1)
+        rect = QRectF(-HALF - pixel / 2, -HALF - pixel / 2, 2 * HALF + pixel, 2 * HALF + pixel)
         if self.sdf:
             span = max(float(np.abs(values).max()), 1e-6)
-            self.image.setImage(values, levels=(-span, span))
+            self.image.setImage(values, levels=(-span, span), rect=rect)
         else:
-            self.image.setImage(values, levels=(0.0, 1.0))
-        self.iso.setData(values, level=self.level)
-        rest = [AXES[a] for a in range(3) if a != req.axis]
-        self.plot.setLabel("bottom", rest[0])
-        self.plot.setLabel("left", rest[1])
+            self.image.setImage(values, levels=(0.0, 1.0), rect=rect)
+        # the iso-line comes from the worker: tracing it here would block the UI thread
+        self.iso.setData(result.iso[:, :, 0].ravel(), result.iso[:, :, 1].ravel())
+        if req.axis != self._labelled_axis:   # relabelling re-lays out the plot: only on a change
+            rest = [AXES[a] for a in range(3) if a != req.axis]
+            self.plot.setLabel("bottom", rest[0])
+            self.plot.setLabel("left", rest[1])
+            self._labelled_axis = req.axis
         if len(result.near):
             self.scatter.setData(result.near[:, 0], result.near[:, 1])
         else:

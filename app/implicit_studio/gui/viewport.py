@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 from vispy import scene
 from vispy.geometry import MeshData
 
@@ -42,6 +42,7 @@ class Viewport:
         self.reset_camera()
         self.points = scene.visuals.Markers(parent=self.view.scene)
         self.points.set_gl_state("translucent", depth_test=True)
+        self.points.set_data(np.zeros((1, 3), np.float32), size=0.0, edge_width=0, face_color=POINT_COLOR)
         # the shading filter needs some geometry from the start: one tiny hidden triangle
         placeholder = np.zeros((3, 3), np.float32), np.array([[0, 1, 2]], np.uint32)
         self.mesh = scene.visuals.Mesh(*placeholder, color=MESH_COLOR, shading="smooth", parent=self.view.scene)
@@ -58,6 +59,8 @@ class Viewport:
         self.n_faces = 0
         self.n_points = 0
         self.canvas.events.draw.connect(self._light_from_camera)
+        self._warming = None
+        self.canvas.events.draw.connect(self._warm_up_begin, position="first")
         self.canvas.events.key_press.connect(self._on_key)
         self.canvas.events.mouse_double_click.connect(lambda _e: self.reset_camera())
 
@@ -66,6 +69,8 @@ class Viewport:
         self.title.setStyleSheet("font-weight: bold; padding: 2px;")
         self.caption = QLabel("")
         self.caption.setStyleSheet("color: #666; padding: 2px;")
+        # a new caption must not re-lay out the window (each resize reallocates the GL frame buffer)
+        self.caption.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         layout = QVBoxLayout(self.widget)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -165,6 +170,28 @@ class Viewport:
     def link_camera(self, other: "Viewport") -> None:
         """Keep this view's camera and ``other``'s in sync, both ways."""
         self.view.camera.link(other.view.camera)
+
+    def _warm_up_begin(self, _event) -> None:
+        """Draw every visual once in the first frame (placeholders are degenerate, nothing shows).
+
+        Shaders are compiled on a visual's first draw, and a software renderer (llvmpipe)
+        compiles each shader variant on the first draw call: hundreds of milliseconds of UI
+        thread. Paying it once when the window first paints keeps it out of the moment the
+        first mesh arrives.
+        """
+        self.canvas.events.draw.disconnect(self._warm_up_begin)
+        visuals = (self.points, self.mesh, self.wire, self.bbox)
+        self._warming = [v.visible for v in visuals]
+        for visual in visuals:
+            visual.visible = True
+        self.canvas.events.draw.connect(self._warm_up_end, position="last")
+
+    def _warm_up_end(self, _event) -> None:
+        self.canvas.events.draw.disconnect(self._warm_up_end)
+        for visual, was in zip((self.points, self.mesh, self.wire, self.bbox), self._warming):
+            visual.visible = was
+        self._warming = None
+        self.canvas.update()
 
     def _light_from_camera(self, _event=None) -> None:
         """Keep the light over the viewer's shoulder, whichever way the camera turns."""

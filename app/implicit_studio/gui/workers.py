@@ -16,6 +16,9 @@ from typing import Any, Callable
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
+from ..core.session import slice_ticks
+from ..meshing.contour import iso_segments
+
 log = logging.getLogger(__name__)
 
 
@@ -129,6 +132,7 @@ class SliceRequest:
     position: float
     resolution: int
     points: np.ndarray | None
+    level: float = 0.5        # where the iso-line is drawn
 
 
 @dataclass(frozen=True)
@@ -136,6 +140,7 @@ class SliceResult:
     request: SliceRequest
     values: np.ndarray        # (R, R) probability or signed distance
     near: np.ndarray          # (K, 2) in-plane coordinates of input points near the plane
+    iso: np.ndarray           # (S, 2, 2) iso-line segments in in-plane coordinates
 
 
 class SliceThread(QThread):
@@ -176,7 +181,9 @@ class SliceThread(QThread):
                 req, self._pending = self._pending, None
             try:
                 values = req.session.slice(req.axis, req.position, req.resolution)
-                self.ready.emit(SliceResult(req, values, points_near_plane(req.points, req.axis, req.position)))
+                ticks = slice_ticks(req.resolution)
+                self.ready.emit(SliceResult(req, values, points_near_plane(req.points, req.axis, req.position),
+                                            iso_segments(values, req.level, ticks, ticks)))
             except Exception as exc:  # noqa: BLE001 - reported to the UI, never lost
                 self.failed.emit(*describe_error(exc))
 
