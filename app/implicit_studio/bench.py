@@ -564,7 +564,7 @@ def ui_stall(inputs: dict, quick: bool) -> dict:
     if not per_model:
         return {"max_stall_ms": None, "reason": "; ".join(f"{k}: {v}" for k, v in errors.items())}
     return {"max_stall_ms": max(per_model.values()), "per_model_ms": per_model, "errors": errors or None,
-            "input": str(cloud.name), "note": "OpenGL frame time excluded (software rendering under Xvfb)"}
+            "input": str(cloud.name), "note": "rendering (widget paints, OpenGL frames and compositing) timed apart and excluded: software rendering under Xvfb"}
 
 
 def poisson_baseline(data) -> dict:

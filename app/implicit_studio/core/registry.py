@@ -75,13 +75,13 @@ MODELS: dict[str, ModelSpec] = {
             "siren", "SIREN (fitted to your points)", "siren", "points", False, 0.0,
             "A sine-activated MLP fitted to this one shape's oriented points as a signed distance "
             "function; no training data, sharp detail, needs some seconds of fitting.",
-            SirenConfig("sine", width=64, lr=5e-4),
+            SirenConfig("sine", width=64, lr=1e-3, batch=2048),
             SirenConfig("sine", width=256, batch=16384),
         ),
         ModelSpec(
             "relu-mlp", "ReLU MLP (baseline fit)", "siren", "points", False, 0.0,
             "The same MLP with ReLU instead of sine, fitted the same way: the slides' oversmooth baseline.",
-            SirenConfig("relu", width=64, lr=5e-4),
+            SirenConfig("relu", width=64, lr=1e-3, batch=2048),
             SirenConfig("relu", width=256, batch=16384),
         ),
     ]

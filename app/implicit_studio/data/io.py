@@ -104,15 +104,18 @@ def read_point_cloud(
     return points.astype(np.float32), normals, notices
 
 
-def read_mesh(path: str | os.PathLike):
+def read_mesh(path: str | os.PathLike, allow_empty: bool = False):
     """Read a PLY (with faces), OBJ, OFF, STL, GLB or glTF mesh as a ``trimesh.Trimesh``
-    (scenes concatenated, polygons triangulated, vertices as in the file)."""
+    (scenes concatenated, polygons triangulated, vertices as in the file).
+
+    A file without faces is an ``InputError`` unless ``allow_empty`` (a reconstruction that
+    came out empty is a result to score, not a bad file)."""
     import trimesh
 
     p = _check_file(path, MAX_MESH_BYTES)
     fmt, notices = _detect(p)
     vertices, faces, more = _read_mesh_arrays(p, fmt)
-    if not len(faces):
+    if not len(faces) and not allow_empty:
         raise _no_mesh(p, fmt, len(vertices))
     for notice in notices + more:
         log.info("%s: %s", p, notice)

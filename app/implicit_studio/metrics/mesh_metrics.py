@@ -276,27 +276,27 @@ def evaluate_meshes(
     return result
 
 
-def load_mesh(path: str | Path) -> trimesh.Trimesh:
-    """Read a mesh file (any format trimesh reads; scenes are merged into one mesh).
+def load_mesh(path: str | Path, allow_empty: bool = False) -> trimesh.Trimesh:
+    """Read a mesh file with the hardened reader of :mod:`implicit_studio.data.io`.
 
     Parameters
     ----------
     path : str or Path
+    allow_empty : bool
+        Return a mesh without faces instead of raising (a prediction that came out empty).
 
     Returns
     -------
-    trimesh.Trimesh, possibly without faces
+    trimesh.Trimesh
 
     Raises
     ------
     InputError
-        The file is missing, unreadable or of an unknown format (one-line message).
+        The file is missing, unreadable, too large or of an unknown format (one-line message).
     """
-    try:
-        return trimesh.load(str(path), force="mesh", process=False)
-    except Exception as exc:  # trimesh raises many types; all mean "cannot read this file"
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise InputError(f"cannot read mesh {path}: {detail}") from exc
+    from ..data.io import read_mesh
+
+    return read_mesh(path, allow_empty=allow_empty)
 
 
 def evaluate_files(
@@ -322,7 +322,7 @@ def evaluate_files(
     gt_problem = mesh_problem(gt)
     if gt_problem is not None:
         raise InputError(f"ground-truth mesh {gt_path} cannot be evaluated: {gt_problem}")
-    return evaluate_meshes(load_mesh(pred_path), gt, n_points=n_points, seed=seed)
+    return evaluate_meshes(load_mesh(pred_path, allow_empty=True), gt, n_points=n_points, seed=seed)
 
 
 def _number(value: float | None, digits: int) -> str:
