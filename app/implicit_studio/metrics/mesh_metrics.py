@@ -283,7 +283,8 @@ def load_mesh(path: str | Path, allow_empty: bool = False) -> trimesh.Trimesh:
     ----------
     path : str or Path
     allow_empty : bool
-        Return a mesh without faces instead of raising (a prediction that came out empty).
+        Return a mesh without faces instead of raising (a prediction that came out empty,
+        also a zero-byte file).
 
     Returns
     -------
@@ -296,7 +297,10 @@ def load_mesh(path: str | Path, allow_empty: bool = False) -> trimesh.Trimesh:
     """
     from ..data.io import read_mesh
 
-    return read_mesh(path, allow_empty=allow_empty)
+    p = Path(path)
+    if allow_empty and p.is_file() and p.stat().st_size == 0:
+        return trimesh.Trimesh()
+    return read_mesh(p, allow_empty=allow_empty)
 
 
 def evaluate_files(
