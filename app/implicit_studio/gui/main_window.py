@@ -311,7 +311,7 @@ class MainWindow(QMainWindow):
         names = [r.model for r in runs]
         levels = self.model.settings.levels
         fitted = {i: self.model.settings.seconds for i, n in enumerate(names) if n in MODELS and not MODELS[n].learned}
-        self.progress.start(names, levels, fitted)
+        self.progress.start(names, levels, fitted, frozenset(i for i, n in enumerate(names) if n in REPRESENTATIONS))
         self.fit_panel.start({i: names[i] for i in fitted})
         self.metrics.start([view_title(n) for n in names])
         self.slice_view.clear()

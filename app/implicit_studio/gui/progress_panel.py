@@ -45,8 +45,13 @@ class ProgressPanel(QGroupBox):
         self._grid.setSpacing(3)
         self.rows: list[dict] = []
 
-    def start(self, names: list[str], levels: int, fit_seconds: dict[int, float]) -> None:
-        """New rows for the views ``names``; ``fit_seconds[i]`` is set for fitted models."""
+    def start(self, names: list[str], levels: int, fit_seconds: dict[int, float],
+              plain: frozenset[int] = frozenset()) -> None:
+        """New rows for the views ``names``; ``fit_seconds[i]`` is set for fitted models.
+
+        Rows in ``plain`` (classroom views of the input: points, voxels, ground truth) get one
+        bar across the level columns: they are built in one go, not meshed level by level.
+        """
         while self._grid.count():
             item = self._grid.takeAt(0)
             if isinstance(item.widget(), QWidget):
@@ -54,9 +59,15 @@ class ProgressPanel(QGroupBox):
         self.rows = []
         for i, name in enumerate(names):
             label = QLabel(name)
+            self._grid.addWidget(label, i, 0)
+            if i in plain:
+                prepare = _bar("building the view")
+                _show(prepare, 0)
+                self._grid.addWidget(prepare, i, 1, 1, levels + 2)
+                self.rows.append({"prepare": prepare, "levels": [], "fit": None})
+                continue
             prepare = _bar("fit %p%" if i in fit_seconds else "encode")
             bars = [_bar(f"L{k}") for k in range(levels + 1)]
-            self._grid.addWidget(label, i, 0)
             self._grid.addWidget(prepare, i, 1)
             for k, bar in enumerate(bars):
                 self._grid.addWidget(bar, i, 2 + k)
@@ -79,6 +90,8 @@ class ProgressPanel(QGroupBox):
             if event.level < len(row["levels"]):
                 _show(row["levels"][event.level], 100, 100, f"L{event.level} {event.resolution}^3")
             self._busy(row["levels"], event.level + 1)
+        elif isinstance(event, Finished) and not row["levels"]:
+            _show(row["prepare"], 100, 0 if event.cancelled else 100, "cancelled" if event.cancelled else "shown")
         elif isinstance(event, Finished):
             for bar in [row["prepare"], *row["levels"]]:
                 if bar.maximum() == 0:
