@@ -493,6 +493,7 @@ def siren_convergence(budget_s: float) -> dict:
 
     from .core.registry import get_spec
     from .meshing import mise
+    from .meshing.components import drop_floaters
     from .metrics import evaluate_meshes
     from .train.siren_fit import SdfFitter
 
@@ -511,7 +512,8 @@ def siren_convergence(budget_s: float) -> dict:
             fitter.step()
             fit_s += time.perf_counter() - t0
         last = list(mise(fitter.field, 32, 2, 0.0, 1.1))[-1]
-        mesh = trimesh.Trimesh(last.vertices, last.faces, process=False) if len(last.faces) else None
+        vertices, faces, _ = drop_floaters(last.vertices, last.faces, data.points, last.resolution, 1.1)  # as the session does
+        mesh = trimesh.Trimesh(vertices, faces, process=False) if len(faces) else None
         m = evaluate_meshes(mesh, gt, n_points=n_eval, seed=1)
         curve.append({"fit_s": fit_s, "steps": fitter.steps, "fscore_1pct": m["fscore_1pct"],
                       "fscore_2pct": m["fscore_2pct"], "chamfer_l1": m["chamfer_l1"], "iou": m["iou"]})

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ..data.inputs import InputData
+from ..meshing.components import drop_floaters
 from ..meshing.mise import dense_grid, mise
 from .device import select_device
 from .errors import InputError, ModelUnavailable
@@ -118,6 +119,7 @@ class ReconstructionSession:
         self.device = select_device(settings.device)
         self.field: Callable[[np.ndarray], np.ndarray] | None = None
         self.iso = 0.0
+        self._support: np.ndarray | None = None   # (N, 3) points a fitted surface must pass near
         self.checkpoint: Path | None = None
         self._cancel = threading.Event()
         self._stop_fit = threading.Event()
@@ -197,13 +199,17 @@ class ReconstructionSession:
         levels = self.settings.levels if levels is None else levels
         for lv in mise(self._locked_field, self.settings.resolution0, levels, self.iso, BOX,
                        self.settings.batch_points, self._cancel):
+            vertices, faces, floaters = lv.vertices, lv.faces, 0
+            if self._support is not None:      # fitted models: blobs far from every input point go
+                vertices, faces, floaters = drop_floaters(vertices, faces, self._support, lv.resolution, BOX)
             now = time.perf_counter() - t0
             if not preview:
                 stats["levels"].append({"level": lv.level, "resolution": lv.resolution, "t_s": now,
                                         "evaluations": lv.evaluations, "new_evaluations": lv.new_evaluations,
                                         "field_s": lv.field_seconds, "marching_s": lv.marching_seconds,
-                                        "vertices": len(lv.vertices), "faces": len(lv.faces)})
-            yield LevelMesh(lv.level, levels, lv.resolution, lv.vertices, lv.faces, lv.evaluations, now,
+                                        "vertices": len(vertices), "faces": len(faces),
+                                        "floaters_removed": floaters})
+            yield LevelMesh(lv.level, levels, lv.resolution, vertices, faces, lv.evaluations, now,
                             final=not preview and lv.level == levels, preview=preview, fit_step=fit_step)
 
     def _locked_field(self, points: np.ndarray) -> np.ndarray:
@@ -214,6 +220,7 @@ class ReconstructionSession:
         from ..train.siren_fit import SdfFitter
 
         points, normals = self._fit_points()
+        self._support = points
         with self._model_lock:
             fitter = SdfFitter(points, normals, self.spec.config("cpu"), self.device, self.settings.seed)
         self.field = fitter.field
