@@ -161,6 +161,7 @@ def train(opts: TrainOptions) -> dict:
         model, _ = load_checkpoint(out / "last.safetensors", expected_model=spec.name, device=device)
         cfg = model.cfg
         state = json.loads(state_path.read_text())
+        state["options"] = asdict(opts)
     else:
         model = cfg.build().to(device)
         state = {"step": 0, "wall_s": 0.0, "best_iou": -1.0, "options": asdict(opts)}
@@ -267,28 +268,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="run folder (checkpoints, log.csv, curves.png)")
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--max-minutes", type=float, default=d.max_minutes, help="stop this chunk after so long")
-    parser.add_argument("--size", default=d.size, choices=["cpu", "paper"])
-    parser.add_argument("--batch-size", type=int, default=d.batch_size)
-    parser.add_argument("--lr", type=float, default=d.lr)
-    parser.add_argument("--warmup", type=int, default=d.warmup)
-    parser.add_argument("--total-steps", type=int, default=d.total_steps)
-    parser.add_argument("--n-queries", type=int, default=d.n_queries)
-    parser.add_argument("--near-fraction", type=float, default=d.near_fraction)
-    parser.add_argument("--val-every", type=int, default=d.val_every)
-    parser.add_argument("--val-shapes", type=int, default=d.val_shapes)
-    parser.add_argument("--seed", type=int, default=d.seed)
+    # run settings default to None: a fresh run takes TrainOptions' defaults, a resumed one its own
+    parser.add_argument("--size", choices=["cpu", "paper"], help=f"model size (default {d.size})")
+    for name in RUN_SETTINGS[1:]:
+        kind = type(getattr(d, name))
+        parser.add_argument("--" + name.replace("_", "-"), type=kind,
+                            help=f"default {getattr(d, name)}, or the resumed run's own value")
     parser.add_argument("--device", default=d.device)
+
+
+RUN_SETTINGS = ("size", "batch_size", "lr", "warmup", "total_steps", "n_queries", "near_fraction", "val_every",
+                "val_shapes", "seed")
+"""Options that shape a run; ``--resume`` keeps the run's stored values unless given again."""
+
+
+def resolve_options(args: argparse.Namespace) -> TrainOptions:
+    """TrainOptions from the command line: given values, else the resumed run's, else the defaults."""
+    base = asdict(TrainOptions("", "", ""))
+    state_path = Path(args.out, "state.json")
+    if args.resume and state_path.is_file():
+        try:
+            stored = json.loads(state_path.read_text()).get("options", {})
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{state_path}: cannot read the run's state ({exc})") from None
+        base.update({k: stored[k] for k in RUN_SETTINGS if k in stored})
+    given = {k: getattr(args, k) for k in RUN_SETTINGS if getattr(args, k, None) is not None}
+    settings = {k: given.get(k, base[k]) for k in RUN_SETTINGS}
+    return TrainOptions(model=args.model, data=args.data, out=args.out, resume=args.resume,
+                        max_minutes=args.max_minutes, device=args.device, **settings)
 
 
 def run(args: argparse.Namespace) -> int:
     if not Path(args.data, "manifest.json").is_file():
         raise InputError(f"{args.data}: no manifest.json; build a data set with 'implicit-studio data build'")
-    opts = TrainOptions(model=args.model, data=args.data, out=args.out, resume=args.resume,
-                        max_minutes=args.max_minutes, size=args.size, batch_size=args.batch_size, lr=args.lr,
-                        warmup=args.warmup, total_steps=args.total_steps, n_queries=args.n_queries,
-                        near_fraction=args.near_fraction, val_every=args.val_every, val_shapes=args.val_shapes,
-                        seed=args.seed, device=args.device)
-    summary = train(opts)
+    summary = train(resolve_options(args))
     if _dist_info()[0] == 0:
         print(json.dumps(summary))
     return 0
