@@ -38,3 +38,11 @@ def test_empty_inputs_pass_through():
     a, _, _ = two_spheres()
     out = keep_components_near(a.vertices, a.faces, np.zeros((0, 3)), 0.1)
     assert len(out[1]) == len(a.faces)
+
+
+def test_nothing_is_removed_when_no_component_is_near_the_points():
+    """An early fit whose surface misses every point still shows; floaters need a surface to float off."""
+    _, _, both = two_spheres()
+    far = np.full((10, 3), 5.0)
+    v, f, removed = keep_components_near(both.vertices, both.faces, far, 0.02)
+    assert removed == 0 and len(f) == len(both.faces)

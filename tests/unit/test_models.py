@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -67,9 +68,10 @@ def test_siren_init_statistics():
     x = (torch.rand(20000, 3) - 0.5)
     h = x * cfg.coord_scale
     stds = []
-    for layer in model.hidden:
-        h = torch.sin(cfg.omega0 * layer(h))
-        stds.append(float(h.std()))
+    with torch.no_grad():
+        for layer in model.hidden:
+            h = torch.sin(cfg.omega0 * layer(h))
+            stds.append(float(h.std()))
     assert all(0.6 < s < 0.8 for s in stds[1:])  # arcsine std = 1/sqrt(2)
 
 
@@ -88,3 +90,46 @@ def test_relu_baseline_same_size():
     a = get_spec("siren").config("cpu").build()
     b = get_spec("relu-mlp").config("cpu").build()
     assert sum(p.numel() for p in a.parameters()) == sum(p.numel() for p in b.parameters())
+
+
+@pytest.mark.parametrize("name", ["siren", "relu-mlp"])
+def test_fits_started_together_on_threads_are_deterministic(name):
+    """Each fitter draws its weights from its own generator, never the shared global RNG."""
+    import threading
+
+    from implicit_studio.train.siren_fit import SdfFitter
+
+    rng = np.random.default_rng(0)
+    points = rng.uniform(-0.4, 0.4, (500, 3)).astype(np.float32)
+    normals = rng.normal(size=(500, 3)).astype(np.float32)
+    cfg = get_spec(name).config("cpu")
+    alone = SdfFitter(points, normals, cfg, "cpu", seed=3).model.state_dict()
+    built = [None] * 8
+
+    def build(i):
+        torch.manual_seed(100 + i)          # another thread using the global RNG meanwhile
+        built[i] = SdfFitter(points, normals, cfg, "cpu", seed=3).model.state_dict()
+
+    threads = [threading.Thread(target=build, args=(i,)) for i in range(8)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    for state in built:
+        assert all(torch.equal(state[k], alone[k]) for k in alone)
+    other = SdfFitter(points, normals, cfg, "cpu", seed=4).model.state_dict()
+    assert not torch.equal(other["hidden.1.weight"], alone["hidden.1.weight"])
+
+
+def test_relu_field_starts_as_a_sphere_distance():
+    """Geometric initialisation: the ReLU baseline starts inside at the centre, outside at the
+    box corners, with slopes near 1 (torch's default starts almost flat and can collapse)."""
+    import itertools
+
+    cfg = get_spec("relu-mlp").config("cpu")
+    corners = torch.tensor(list(itertools.product((-0.5, 0.5), repeat=3)))
+    for seed in range(10):
+        model = cfg.build(torch.Generator().manual_seed(seed))
+        points = (torch.rand(4000, 3, generator=torch.Generator().manual_seed(99)) - 0.5).requires_grad_(True)
+        (grad,) = torch.autograd.grad(model(points).sum(), points)
+        with torch.no_grad():
+            assert float(model(torch.zeros(1, 3))) < 0 < float(model(corners).min())
+        assert 0.5 < float((grad.norm(dim=1) / cfg.coord_scale).median()) < 2.0

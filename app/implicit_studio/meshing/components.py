@@ -15,7 +15,7 @@ def keep_components_near(vertices: np.ndarray, faces: np.ndarray, points: np.nda
 
     vertices (V, 3), faces (F, 3), points (N, 3), all in the same frame.
     Returns the kept vertices (V', 3), faces (F', 3) re-indexed, and the number of
-    components removed.
+    components removed. When no component comes near the points, all are kept.
     """
     if len(faces) == 0 or len(points) == 0:
         return vertices, faces, 0
@@ -33,6 +33,8 @@ def keep_components_near(vertices: np.ndarray, faces: np.ndarray, points: np.nda
     near, _ = cKDTree(points).query(vertices, k=1, distance_upper_bound=distance)
     supported = np.zeros(count, bool)
     supported[label[np.isfinite(near)]] = True
+    if not supported.any():
+        return vertices, faces, 0     # no surface through the points yet (an early fit): nothing to prefer
     used = np.zeros(n, bool)
     used[faces.ravel()] = True
     removed = int(np.count_nonzero(~supported[np.unique(label[used])]))

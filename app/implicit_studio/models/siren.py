@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+SPHERE_RADIUS = 0.3   # the ReLU field starts as the distance to this sphere (unit frame)
+
 
 @dataclass
 class SirenConfig:
@@ -26,14 +28,14 @@ class SirenConfig:
     batch: int = 4096             # surface points per step (as many off-surface points)
     loss_weights: tuple[float, float, float, float] = (3000.0, 100.0, 100.0, 50.0)
 
-    def build(self) -> "ImplicitMLP":
-        return ImplicitMLP(self)
+    def build(self, generator: torch.Generator | None = None) -> "ImplicitMLP":
+        return ImplicitMLP(self, generator)
 
 
 class ImplicitMLP(nn.Module):
     """Coordinate MLP: points (..., 3) in the unit frame -> signed distance (...,) in SIREN units."""
 
-    def __init__(self, cfg: SirenConfig):
+    def __init__(self, cfg: SirenConfig, generator: torch.Generator | None = None):
         super().__init__()
         if cfg.activation not in ("sine", "relu"):
             raise ValueError(f"unknown activation {cfg.activation!r}")
@@ -41,16 +43,35 @@ class ImplicitMLP(nn.Module):
         dims = [3] + [cfg.width] * (cfg.hidden_layers + 1)
         self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(dims[:-1], dims[1:]))
         self.out = nn.Linear(cfg.width, 1)
-        if cfg.activation == "sine":
-            self._siren_init()
+        self.reset_parameters(generator)
 
     @torch.no_grad()
-    def _siren_init(self) -> None:
-        first = self.hidden[0]
-        first.weight.uniform_(-1.0 / first.in_features, 1.0 / first.in_features)
-        for layer in list(self.hidden[1:]) + [self.out]:
-            bound = math.sqrt(6.0 / layer.in_features) / self.cfg.omega0
-            layer.weight.uniform_(-bound, bound)
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Draw every weight from ``generator`` (the global RNG when None).
+
+        SIREN (the paper's initialisation): W ~ U(-1/fan_in, 1/fan_in) in the first layer,
+        U(-sqrt(6/fan_in)/omega0, +sqrt(6/fan_in)/omega0) after it; biases as torch's default.
+        ReLU: the geometric initialisation of SAL (Atzmon & Lipman 2020), under which the
+        network starts close to the distance to a sphere: hidden W ~ N(0, 2/fan_out), b = 0;
+        output W ~ N(sqrt(pi/fan_in), 1e-5), b = -SPHERE_RADIUS. With torch's default
+        initialisation the ReLU field starts almost flat and about one fit in ten collapses
+        to a constant (no surface at all).
+        A private generator keeps two fits started at once on different threads deterministic.
+        """
+        layers = list(self.hidden) + [self.out]
+        for i, layer in enumerate(layers):
+            fan_in, fan_out = layer.in_features, layer.out_features
+            if self.cfg.activation == "relu":
+                if layer is self.out:
+                    layer.weight.normal_(math.sqrt(math.pi / fan_in), 1e-5, generator=generator)
+                    layer.bias.fill_(-SPHERE_RADIUS * self.cfg.coord_scale)
+                else:
+                    layer.weight.normal_(0.0, math.sqrt(2.0 / fan_out), generator=generator)
+                    layer.bias.zero_()
+                continue
+            bound = 1.0 / fan_in if i == 0 else math.sqrt(6.0 / fan_in) / self.cfg.omega0
+            layer.weight.uniform_(-bound, bound, generator=generator)
+            layer.bias.uniform_(-1.0 / math.sqrt(fan_in), 1.0 / math.sqrt(fan_in), generator=generator)
 
     def forward(self, points: torch.Tensor) -> torch.Tensor:
         x = points * self.cfg.coord_scale

@@ -23,9 +23,7 @@ class SdfFitter:
         self.cfg = cfg
         self.device = torch.device(device)
         gen = torch.Generator().manual_seed(seed)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self.model = cfg.build().to(self.device)
+        self.model = cfg.build(gen).to(self.device)   # never the global RNG: fits may start on two threads at once
         self.points = torch.as_tensor(np.asarray(points, np.float32), device=self.device)
         n = torch.as_tensor(np.asarray(normals, np.float32), device=self.device)
         self.normals = n / n.norm(dim=1, keepdim=True).clamp_min(1e-8)
