@@ -9,10 +9,14 @@ from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWi
 RUN_COLORS = [(214, 39, 40), (31, 119, 180), (44, 160, 44), (148, 103, 189)]
 TERM_STYLES = [pg.QtCore.Qt.PenStyle.DashLine, pg.QtCore.Qt.PenStyle.DotLine,
                pg.QtCore.Qt.PenStyle.DashDotLine, pg.QtCore.Qt.PenStyle.DashDotDotLine]
+TERM_GREY = (90, 90, 90)
 
 
 class FitPanel(QWidget):
-    """One solid curve per fitted view (total loss) and dashed ones per loss term, log scale."""
+    """One solid curve per fitted view (total loss) and dashed ones per loss term, log scale.
+
+    The legend names each view once (its colour) and each loss term once (its line style).
+    """
 
     pause_requested = Signal()
     resume_requested = Signal()
@@ -26,7 +30,8 @@ class FitPanel(QWidget):
         self.plot.setLabel("bottom", "step")
         self.plot.setLabel("left", "loss")
         self.plot.showGrid(x=True, y=True, alpha=0.3)
-        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        self.legend = self.plot.addLegend(offset=(-10, 10), labelTextSize="8pt", colCount=3,
+                                           brush=(255, 255, 255, 210))   # models by colour, terms by line style
         self.rate = QLabel("Pick SIREN or the ReLU MLP and Reconstruct to watch the fit")
         self.rate.setWordWrap(True)
         self.pause_button = QPushButton("Pause")
@@ -45,6 +50,7 @@ class FitPanel(QWidget):
         self.stop_button.clicked.connect(self.stop_requested)
         self.curves: dict[tuple[int, str], pg.PlotDataItem] = {}
         self.data: dict[tuple[int, str], tuple[list, list]] = {}
+        self.styled_terms: set[str] = set()
         self.names: dict[int, str] = {}
         self.rates: dict[int, str] = {}
         self.set_active(False)
@@ -54,6 +60,7 @@ class FitPanel(QWidget):
         self.plot.clear()
         self.legend.clear()
         self.curves.clear()
+        self.styled_terms.clear()
         self.data.clear()
         self.rates.clear()
         self.names = dict(names)
@@ -82,8 +89,11 @@ class FitPanel(QWidget):
                 color = RUN_COLORS[index % len(RUN_COLORS)]
                 style = None if term == "total" else TERM_STYLES[(k - 1) % len(TERM_STYLES)]
                 pen = pg.mkPen(color, width=2 if term == "total" else 1, style=style or pg.QtCore.Qt.PenStyle.SolidLine)
-                self.curves[key] = self.plot.plot(pen=pen, name=f"{self.names[index]} {term}")
+                self.curves[key] = self.plot.plot(pen=pen, name=self.names[index] if term == "total" else None)
                 self.data[key] = ([], [])
+                if style is not None and term not in self.styled_terms:     # one grey legend entry per term
+                    self.styled_terms.add(term)
+                    self.legend.addItem(pg.PlotDataItem(pen=pg.mkPen(TERM_GREY, style=style)), term)
             xs, ys = self.data[key]
             xs.append(event.step)
             ys.append(max(float(value), 1e-8))
