@@ -55,6 +55,9 @@ def model_card_md(name: str, card: dict) -> str:
     return "\n".join([
         f"# {name}", "",
         f"- steps: {card['steps']}, wall time: {card['wall_time_s'] / 60:.1f} min on {card['hardware']}",
+        *([f"- continued from {card['init_from']['checkpoint']} ({card['init_from']['steps']} steps, "
+           f"{card['init_from']['wall_time_s'] / 60:.1f} min) with a fresh optimiser; the curves show this last run"]
+          if card.get("init_from") else []),
         f"- config (CPU size): `{json.dumps(card['config'])}`",
         f"- data: {card['data']['source']}; splits {card['data']['splits']}; held-out categories "
         f"{', '.join(card['data']['held_out_categories'])}",

@@ -55,3 +55,26 @@ def test_two_process_data_parallel_keeps_replicas_identical(tiny_data, tmp_path)
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     assert summary["world_size"] == 2 and summary["steps"] == 3
     assert summary["replicas_identical"] is True
+
+
+def test_init_starts_a_new_run_from_trained_weights(tiny_data, tmp_path):
+    import torch
+
+    first = tmp_path / "first"
+    base = dict(model="convonet-3plane", data=str(tiny_data), batch_size=2, n_queries=256, val_shapes=1, warmup=2)
+    train(TrainOptions(out=str(first), total_steps=3, val_every=3, **base))
+    start, start_card = load_checkpoint(first / "last.safetensors", expected_model="convonet-3plane")
+    second = tmp_path / "second"
+    train(TrainOptions(out=str(second), total_steps=2, val_every=2, init=str(first / "last.safetensors"), **base))
+    rows = (second / "log.csv").read_text().splitlines()
+    assert rows[1].startswith("0,") and len(rows) == 3     # step 0 validates the starting weights
+    model, card = load_checkpoint(second / "last.safetensors", expected_model="convonet-3plane")
+    assert card["steps"] == start_card["steps"] + 2
+    assert card["init_from"]["steps"] == start_card["steps"]
+    state = json.loads((second / "state.json").read_text())
+    assert state["best_iou"] >= float(rows[1].split(",")[3]) - 1e-4
+    moved = any(not torch.equal(a, b) for a, b in zip(model.state_dict().values(), start.state_dict().values()))
+    assert moved
+    with pytest.raises(Exception, match="onet"):
+        train(TrainOptions(**{**base, "model": "onet-pointcloud"}, out=str(tmp_path / "x"), total_steps=1,
+                           init=str(first / "last.safetensors")))

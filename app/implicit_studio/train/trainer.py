@@ -52,6 +52,7 @@ class TrainOptions:
     val_shapes: int = 64
     seed: int = 0
     device: str = "auto"
+    init: str | None = None     # a fresh run starts from these weights (a shipped checkpoint)
 
 
 def _dist_info() -> tuple[int, int]:
@@ -162,6 +163,12 @@ def train(opts: TrainOptions) -> dict:
         cfg = model.cfg
         state = json.loads(state_path.read_text())
         state["options"] = asdict(opts)
+    elif opts.init:
+        model, init_card = load_checkpoint(Path(opts.init), expected_model=spec.name, device=device)
+        cfg = model.cfg
+        state = {"step": 0, "wall_s": 0.0, "best_iou": -1.0, "options": asdict(opts),
+                 "init": {"checkpoint": Path(opts.init).name, "steps": int(init_card.get("steps", 0)),
+                          "wall_time_s": float(init_card.get("wall_time_s", 0.0))}}
     else:
         model = cfg.build().to(device)
         state = {"step": 0, "wall_s": 0.0, "best_iou": -1.0, "options": asdict(opts)}
@@ -182,6 +189,11 @@ def train(opts: TrainOptions) -> dict:
     writer = csv.writer(log_file)
     if new_log:
         writer.writerow(["step", "minutes", "loss", "val_iou", "lr"])
+    if opts.init and state["step"] == 0 and rank == 0:
+        # the starting weights are the score to beat: best.safetensors only when training improves on them
+        state["best_iou"] = validation_iou(model, val_loader, spec.input_kind, device)
+        writer.writerow([0, 0.0, "", round(state["best_iou"], 4), 0.0])
+        log.info("step 0 (weights of %s)  val IoU %.4f", opts.init, state["best_iou"])
     start = time.perf_counter()
     wall0 = state["wall_s"]
     epoch = 0
@@ -212,8 +224,10 @@ def train(opts: TrainOptions) -> dict:
                                  lr_at(step, opts)])
                 log_file.flush()
                 log.info("step %d  %.1f min  loss %.3f  val IoU %.4f", state["step"], state["wall_s"] / 60, mean_loss, iou)
-                card = dict(steps=state["step"], wall_time_s=round(state["wall_s"], 1), val_iou=iou,
-                            data=str(opts.data), hardware=_hardware(device, world), options=asdict(opts))
+                init = state.get("init") or {"steps": 0, "wall_time_s": 0.0}
+                card = dict(steps=state["step"] + init["steps"], wall_time_s=round(state["wall_s"] + init["wall_time_s"], 1),
+                            val_iou=iou, data=str(opts.data), hardware=_hardware(device, world), options=asdict(opts),
+                            **({"init_from": state["init"]} if state.get("init") else {}))
                 save_checkpoint(out / "last.safetensors", spec.name, model, cfg, **card)
                 _save_optimizer(out / "last_optimizer.safetensors", opt)
                 if iou > state["best_iou"]:
@@ -255,8 +269,9 @@ def plot_run(out: Path) -> None:
     with open(out / "log.csv") as f:
         rows = list(csv.DictReader(f))
     minutes = [float(r["minutes"]) for r in rows]
+    trained = [(m, float(r["loss"])) for m, r in zip(minutes, rows) if r["loss"]]   # an --init run's step 0 has none
     plot_curves(out / "curves.png", [
-        ("training loss (BCE summed over query points)", {"loss": (minutes, [float(r["loss"]) for r in rows])}),
+        ("training loss (BCE summed over query points)", {"loss": ([m for m, _ in trained], [v for _, v in trained])}),
         ("validation IoU", {"val IoU": (minutes, [float(r["val_iou"]) for r in rows])}),
     ])
 
@@ -267,6 +282,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", required=True, help="data set folder made by 'implicit-studio data build'")
     parser.add_argument("--out", required=True, help="run folder (checkpoints, log.csv, curves.png)")
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--init", metavar="CHECKPOINT",
+                        help="start a new run from these weights (validated first: the score to beat)")
     parser.add_argument("--max-minutes", type=float, default=d.max_minutes, help="stop this chunk after so long")
     # run settings default to None: a fresh run takes TrainOptions' defaults, a resumed one its own
     parser.add_argument("--size", choices=["cpu", "paper"], help=f"model size (default {d.size})")
@@ -295,7 +312,8 @@ def resolve_options(args: argparse.Namespace) -> TrainOptions:
     given = {k: getattr(args, k) for k in RUN_SETTINGS if getattr(args, k, None) is not None}
     settings = {k: given.get(k, base[k]) for k in RUN_SETTINGS}
     return TrainOptions(model=args.model, data=args.data, out=args.out, resume=args.resume,
-                        max_minutes=args.max_minutes, device=args.device, **settings)
+                        max_minutes=args.max_minutes, device=args.device, init=getattr(args, "init", None),
+                        **settings)
 
 
 def run(args: argparse.Namespace) -> int:
