@@ -38,6 +38,7 @@ test-fast: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not gui" tests
 
 bench: venv
+	EXTRA_PKGS="libusb-1.0-0" bash scripts/system-deps.sh   # Open3D's wheel links libusb
 	$(BIN)/pip install -q -e ".[bench]"
 	$(BIN)/implicit-studio bench --json benchmarks/results/latest.json
 

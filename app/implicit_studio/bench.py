@@ -571,14 +571,10 @@ def ui_stall(inputs: dict, quick: bool) -> dict:
 
 def poisson_baseline(data) -> dict:
     """Screened Poisson (Open3D, depth 8, normals estimated) on the same point cloud: seconds, faces."""
-    try:
-        from .quality import poisson
-    except ImportError as exc:
-        return {"seconds": None, "input_points": int(len(data.points)), "reason": str(exc)}
-    try:
-        mesh, seconds = poisson(np.asarray(data.points))
-    except ImportError as exc:
-        return {"seconds": None, "input_points": int(len(data.points)),
-                "reason": f"Open3D not installed ({exc}); pip install 'implicit-studio[bench]'"}
+    from .quality import open3d_problem, poisson
+
+    if problem := open3d_problem():
+        return {"seconds": None, "input_points": int(len(data.points)), "reason": problem}
+    mesh, seconds = poisson(np.asarray(data.points))
     return {"seconds": seconds, "input_points": int(len(data.points)), "method": "Open3D screened Poisson depth 8",
             "faces": None if mesh is None else int(len(mesh.faces))}

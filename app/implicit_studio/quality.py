@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -45,6 +46,15 @@ def reconstruct(model: str, data, seconds: float, checkpoint: str | None = None)
     if final is None or len(final.faces) == 0:
         return None, dt
     return trimesh.Trimesh(final.vertices, final.faces, process=False), dt
+
+
+def open3d_problem() -> str | None:
+    """Why Open3D (the screened Poisson baseline) cannot be used here, or None when it can."""
+    try:
+        import open3d  # noqa: F401
+    except ImportError as exc:
+        return f"Open3D cannot be imported ({exc}); 'make bench' installs it and its system library"
+    return None
 
 
 def poisson(points: np.ndarray):
@@ -83,11 +93,7 @@ def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, sir
             if name in ("siren", "relu-mlp") and k >= siren_shapes:
                 continue
             if name == "poisson":
-                pts = noisy_input(shape["surface_points"], 3000, 0.005, seed + k)
-                try:
-                    mesh, dt = poisson(pts)
-                except ImportError:
-                    continue
+                mesh, dt = poisson(noisy_input(shape["surface_points"], 3000, 0.005, seed + k))
             else:
                 spec = get_spec(name)
                 if spec.input_kind == "image":
@@ -149,7 +155,14 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"{root}: no data set there (manifest.json missing); run 'implicit-studio data build'")
     models = [m for m in args.models.split(",") if m == "poisson" or not MODELS[m].learned or default_checkpoint(m)]
     results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", "splits": {},
-               "inputs": "300 points (ONet) / 3000 points (others), noise std 0.005; image: view 0"}
+               "inputs": "300 points (ONet) / 3000 points (others), noise std 0.005; image: view 0", "skipped": {}}
+    for name in [m for m in args.models.split(",") if m not in models]:
+        results["skipped"][name] = "no trained checkpoint"
+    if "poisson" in models and (problem := open3d_problem()):
+        models.remove("poisson")
+        results["skipped"]["poisson"] = problem
+    for name, why in results["skipped"].items():
+        print(f"benchmark quality: {name} skipped: {why}", file=sys.stderr)
     for split in ("test", "heldout"):
         if (root / "splits" / f"{split}.txt").is_file():
             results["splits"][split] = evaluate_split(root, split, models, args.shapes, args.siren_shapes,
