@@ -60,9 +60,9 @@ def marching_cubes_in_slabs(values: np.ndarray, threshold: float,
     PyMCubes keeps the GIL for a whole call, so one call on a large grid freezes every other
     Python thread (the window's UI thread among them) for its whole duration; slabs of about
     ``slab_cells`` cells let other threads run in between. Neighbouring slabs share one layer
-    of corners; the vertices on a shared layer are computed from the same two corner values in
-    both slabs, so they are identical and are merged: the result is the mesh of a single call
-    (same vertices up to order, same faces, still watertight).
+    of corners; both make a vertex for each crossed grid edge of that layer, and the copies
+    (equal up to rounding) are merged by edge (:func:`edge_keys`): the result is the mesh of a
+    single call (same vertices up to order and rounding, same faces, still watertight).
     Returns vertices (V, 3) float64 in grid index coordinates and faces (F, 3).
     """
     nx = values.shape[0]

@@ -163,15 +163,15 @@ def train(opts: TrainOptions) -> dict:
         cfg = model.cfg
         state = json.loads(state_path.read_text())
         state["options"] = asdict(opts)
-    elif opts.init:
-        model, init_card = load_checkpoint(Path(opts.init), expected_model=spec.name, device=device)
-        cfg = model.cfg
-        state = {"step": 0, "wall_s": 0.0, "best_iou": -1.0, "options": asdict(opts),
-                 "init": {"checkpoint": Path(opts.init).name, "steps": int(init_card.get("steps", 0)),
-                          "wall_time_s": float(init_card.get("wall_time_s", 0.0))}}
     else:
-        model = cfg.build().to(device)
         state = {"step": 0, "wall_s": 0.0, "best_iou": -1.0, "options": asdict(opts)}
+        if opts.init:
+            model, init_card = load_checkpoint(Path(opts.init), expected_model=spec.name, device=device)
+            cfg = model.cfg
+            state["init"] = {"checkpoint": Path(opts.init).name, "steps": int(init_card.get("steps", 0)),
+                             "wall_time_s": float(init_card.get("wall_time_s", 0.0))}
+        else:
+            model = cfg.build().to(device)
     model.train()
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     opt = torch.optim.Adam(model.parameters(), lr=opts.lr)
@@ -224,10 +224,12 @@ def train(opts: TrainOptions) -> dict:
                                  lr_at(step, opts)])
                 log_file.flush()
                 log.info("step %d  %.1f min  loss %.3f  val IoU %.4f", state["step"], state["wall_s"] / 60, mean_loss, iou)
-                init = state.get("init") or {"steps": 0, "wall_time_s": 0.0}
-                card = dict(steps=state["step"] + init["steps"], wall_time_s=round(state["wall_s"] + init["wall_time_s"], 1),
-                            val_iou=iou, data=str(opts.data), hardware=_hardware(device, world), options=asdict(opts),
-                            **({"init_from": state["init"]} if state.get("init") else {}))
+                init = state.get("init")      # the card counts the steps and time of the weights it started from
+                card = dict(steps=state["step"] + (init["steps"] if init else 0),
+                            wall_time_s=round(state["wall_s"] + (init["wall_time_s"] if init else 0.0), 1),
+                            val_iou=iou, data=str(opts.data), hardware=_hardware(device, world), options=asdict(opts))
+                if init:
+                    card["init_from"] = init
                 save_checkpoint(out / "last.safetensors", spec.name, model, cfg, **card)
                 _save_optimizer(out / "last_optimizer.safetensors", opt)
                 if iou > state["best_iou"]:
