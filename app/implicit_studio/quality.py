@@ -30,7 +30,7 @@ def noisy_input(surface: np.ndarray, n: int, noise: float, seed: int) -> np.ndar
     return (surface[idx] + rng.normal(scale=noise, size=(n, 3))).astype(np.float32)
 
 
-def reconstruct(model: str, data, seconds: float, checkpoint: str | None = None):
+def reconstruct(model: str, data, seconds: float, checkpoint: str | None = None, threshold: float | None = None):
     """Final mesh (trimesh, unit frame) of one session run, or None if empty; and seconds taken."""
     import trimesh
 
@@ -39,7 +39,8 @@ def reconstruct(model: str, data, seconds: float, checkpoint: str | None = None)
 
     t0 = time.perf_counter()
     final = None
-    for event in ReconstructionSession(data, Settings(model=model, seconds=seconds, checkpoint=checkpoint)).run():
+    settings = Settings(model=model, seconds=seconds, checkpoint=checkpoint, threshold=threshold)
+    for event in ReconstructionSession(data, settings).run():
         if isinstance(event, LevelMesh) and event.final:
             final = event
     dt = time.perf_counter() - t0
@@ -75,9 +76,11 @@ def poisson(points: np.ndarray):
 
 
 def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, siren_shapes: int,
-                   siren_seconds: float, seed: int, checkpoint: str | None = None) -> dict:
+                   siren_seconds: float, seed: int, checkpoint: str | None = None,
+                   threshold: float | None = None) -> dict:
     """Per-model mean metrics over ``n_shapes`` shapes spread evenly over ``split``
-    (``checkpoint`` replaces the shipped weights, for a single learned model)."""
+    (``checkpoint`` replaces the shipped weights and ``threshold`` their iso-level, for a single
+    learned model)."""
     from .core.registry import get_spec
     from .data.dataset import load_shape
     from .data.inputs import InputData
@@ -101,13 +104,23 @@ def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, sir
                 else:
                     n_in = getattr(spec.config("cpu"), "n_input_points", 3000)
                     data = InputData(shape_id, "points", points=noisy_input(shape["surface_points"], n_in, 0.005, seed + k))
-                mesh, dt = reconstruct(name, data, siren_seconds, checkpoint if spec.learned else None)
+                mesh, dt = reconstruct(name, data, siren_seconds, *((checkpoint, threshold) if spec.learned else (None, None)))
             metrics = evaluate_against_samples(mesh, *gt, seed=seed)
             metrics["seconds"] = dt
             metrics["shape"] = shape_id
             rows.setdefault(name, []).append(metrics)
             log.info("%s %s %s IoU %s F1 %.3f %.1f s", split, shape_id, name, metrics["iou"], metrics["fscore_1pct"], dt)
     return {name: summarize(r) for name, r in rows.items()}
+
+
+def choose_threshold(root: Path, model: str, checkpoint: str, n_shapes: int, candidates: list[float],
+                     seed: int = 0) -> tuple[float, dict]:
+    """The occupancy threshold that meshes ``checkpoint`` best on the validation split: the
+    candidate maximising the mean of IoU and F@1% over ``n_shapes`` val shapes (the test split is
+    never looked at). Returns it and {threshold: summary} for the model card."""
+    scores = {t: evaluate_split(root, "val", [model], n_shapes, 0, 60.0, seed, checkpoint, t)[model] for t in candidates}
+    best = max(candidates, key=lambda t: (scores[t]["iou"] or 0.0) + (scores[t]["fscore_1pct"] or 0.0))
+    return best, scores
 
 
 def summarize(rows: list[dict]) -> dict:

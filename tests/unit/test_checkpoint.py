@@ -7,7 +7,7 @@ import torch
 
 from implicit_studio.core.errors import CheckpointError
 from implicit_studio.core.registry import get_spec
-from implicit_studio.train.checkpoint import load_checkpoint, save_checkpoint
+from implicit_studio.train.checkpoint import default_threshold, load_checkpoint, save_checkpoint
 
 
 def _save(tmp_path, name="convonet-grid", file="model.safetensors", **card):
@@ -75,6 +75,29 @@ def test_missing_or_broken_card(tmp_path):
     path.with_suffix(".json").unlink()
     with pytest.raises(CheckpointError, match="missing"):
         load_checkpoint(path)
+
+
+@pytest.mark.parametrize("threshold", [1.5, 0, -0.2, "0.4", None, True, float("nan")])
+def test_card_threshold_must_be_a_probability(tmp_path, threshold):
+    path, _ = _save(tmp_path)
+    card = json.loads(path.with_suffix(".json").read_text())
+    card["threshold"] = threshold
+    path.with_suffix(".json").write_text(json.dumps(card))
+    if threshold is None:          # absent-like: null means "no tuned threshold"
+        load_checkpoint(path)
+        return
+    with pytest.raises(CheckpointError, match="'threshold' must be an occupancy probability"):
+        load_checkpoint(path)
+
+
+def test_default_threshold_comes_from_the_shipped_card(tmp_path, monkeypatch):
+    monkeypatch.setenv("IMPLICIT_STUDIO_CHECKPOINTS", str(tmp_path))
+    assert default_threshold("convonet-grid") == get_spec("convonet-grid").threshold   # nothing shipped
+    path, _ = _save(tmp_path, file="convonet-grid.safetensors", threshold=0.45)
+    assert default_threshold("convonet-grid") == 0.45
+    path.with_suffix(".json").write_text("{broken")      # an unreadable card falls back, never raises
+    assert default_threshold("convonet-grid") == get_spec("convonet-grid").threshold
+    assert default_threshold("siren") == 0.0
 
 
 class Payload:

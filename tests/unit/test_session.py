@@ -54,6 +54,23 @@ def test_learned_events_in_order(tmp_path, torus_cloud, name):
     assert sl.shape == (32, 32) and np.all((sl >= 0) & (sl <= 1))
 
 
+def test_iso_level_from_card_unless_settings_say_otherwise(tmp_path, torus_cloud):
+    spec = get_spec("convonet-3plane")
+    cfg = spec.config("cpu")
+    path = tmp_path / "tuned.safetensors"
+    save_checkpoint(path, spec.name, cfg.build(), cfg, threshold=0.4)
+    tuned = ReconstructionSession(_cloud(torus_cloud[0]), Settings(model=spec.name, checkpoint=str(path)))
+    tuned._prepare_learned()
+    assert tuned.iso == pytest.approx(np.log(0.4 / 0.6))
+    told = ReconstructionSession(_cloud(torus_cloud[0]), Settings(model=spec.name, checkpoint=str(path), threshold=0.7))
+    told._prepare_learned()
+    assert told.iso == pytest.approx(np.log(0.7 / 0.3))
+    plain = ReconstructionSession(_cloud(torus_cloud[0]), Settings(model=spec.name,
+                                                                   checkpoint=str(_random_checkpoint(tmp_path, spec.name))))
+    plain._prepare_learned()
+    assert plain.iso == pytest.approx(np.log(spec.threshold / (1 - spec.threshold)))
+
+
 def test_image_model_runs(tmp_path):
     ckpt = _random_checkpoint(tmp_path, "onet-image")
     img = (np.random.default_rng(0).random((50, 70, 3)) * 255).astype(np.uint8)

@@ -36,7 +36,8 @@ MAX_FIT_POINTS = 200_000
 class Settings:
     """What to reconstruct with; the defaults are the application's defaults.
 
-    threshold : occupancy probability for ONet/ConvONet (default 0.2), signed distance level for SIREN (0)
+    threshold : occupancy probability for ONet/ConvONet (default: the checkpoint card's, else 0.2),
+        signed distance level for SIREN (0)
     seconds : SIREN / ReLU fitting time budget
     mesh_every : seconds between intermediate meshes while fitting
     n_input_points : points fed to a learned encoder (default: the model's training count)
@@ -192,7 +193,8 @@ class ReconstructionSession:
             return model.decode(pts, code)[0].float().cpu().numpy()
 
         self.field = field
-        self.iso = logit(self.settings.threshold if self.settings.threshold is not None else self.spec.threshold)
+        threshold = self.settings.threshold
+        self.iso = logit(threshold if threshold is not None else card.get("threshold") or self.spec.threshold)
 
     def _mesh(self, t0: float, stats: dict, preview: bool = False, levels: int | None = None,
               fit_step: int | None = None) -> Iterator[LevelMesh]:

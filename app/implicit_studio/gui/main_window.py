@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, Q
 from ..core.events import Encoded, Finished, FitProgress, Started
 from ..core.registry import MODELS
 from ..core.session import Settings
+from ..train.checkpoint import default_threshold
 from . import dialogs
 from .compare import MetricsTable, ViewGrid
 from .fit_panel import FitPanel
@@ -360,7 +361,7 @@ class MainWindow(QMainWindow):
         elif isinstance(event, Encoded) and index == self._slice_index:
             spec = MODELS[run.model]
             level = self.model.settings.threshold
-            level = spec.threshold if level is None or self.compare_models else level
+            level = default_threshold(run.model) if level is None or self.compare_models else level
             self.slice_view.set_source(run.session, self.shown_points, level, sdf=not spec.learned)
         elif isinstance(event, FitProgress):
             self.fit_panel.add(index, event)

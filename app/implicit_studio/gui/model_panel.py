@@ -7,6 +7,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox
                                QPushButton, QSpinBox, QVBoxLayout)
 
 from ..core.registry import MODELS, default_checkpoint
+from ..train.checkpoint import default_threshold
 
 
 def model_card_text(name: str) -> str:
@@ -99,7 +100,7 @@ class ModelPanel(QGroupBox):
     def _on_model(self) -> None:
         spec = MODELS[self.model]
         self.card.setText(model_card_text(spec.name))
-        self.threshold.setValue(spec.threshold)
+        self.threshold.setValue(default_threshold(spec.name))
         self.seconds.setEnabled(not spec.learned)
 
     def values(self) -> dict:

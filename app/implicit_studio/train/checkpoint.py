@@ -1,7 +1,9 @@
 """Checkpoints: safetensors weights plus a JSON model card. Nothing is ever unpickled.
 
 ``NAME.safetensors`` holds the state dict; ``NAME.json`` beside it holds the card:
-model name, config, format and program version, data, steps, wall time, metrics.
+model name, config, format and program version, data, steps, wall time, metrics, and
+optionally ``threshold``: the occupancy probability the weights mesh best at, chosen on the
+validation split (``scripts/ship_checkpoint.py``).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from torch import nn
 
 from .. import __version__
 from ..core.errors import CheckpointError
-from ..core.registry import CONFIG_TYPES, MODELS
+from ..core.registry import CONFIG_TYPES, MODELS, default_checkpoint
 
 FORMAT_VERSION = 1
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin")
@@ -72,7 +74,23 @@ def read_card(path: str | Path) -> dict:
     if not isinstance(fmt, int) or fmt > FORMAT_VERSION:
         raise CheckpointError(f"{path}: made by a newer Implicit Studio (checkpoint format {fmt}); "
                               f"this version {__version__} reads format {FORMAT_VERSION}")
+    threshold = card.get("threshold")
+    if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 < threshold < 1.0):
+        raise CheckpointError(f"{cpath}: 'threshold' must be an occupancy probability in (0, 1), not {threshold!r}")
     return card
+
+
+def default_threshold(name: str) -> float:
+    """The iso-level model ``name`` meshes at unless told otherwise: the threshold its shipped
+    checkpoint's card was tuned to, else the registry default (also when the card is unreadable)."""
+    spec = MODELS[name]
+    path = default_checkpoint(name) if spec.learned else None
+    if path is None:
+        return spec.threshold
+    try:
+        return float(read_card(path).get("threshold") or spec.threshold)
+    except CheckpointError:
+        return spec.threshold
 
 
 def config_from_card(card: dict, path: Path):
