@@ -19,8 +19,7 @@ log = logging.getLogger(__name__)
 
 # modules imported on first use (by workers, and by the loader on the UI thread): loaded up
 # front, so the UI thread never compiles a module mid-session and their objects are frozen too
-WORKER_MODULES = ("implicit_studio.data.io", "implicit_studio.train.siren_fit", "implicit_studio.metrics.mesh_metrics",
-                  "torch.optim")
+WORKER_MODULES = ("implicit_studio.data.io", "implicit_studio.train.siren_fit", "implicit_studio.metrics.mesh_metrics")
 
 
 def settle_heap() -> None:

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from ..models.siren import SirenConfig, sdf_loss_terms
+from .adam import LeanAdam
 
 BOX = 1.1
 
@@ -27,7 +28,7 @@ class SdfFitter:
         self.points = torch.as_tensor(np.asarray(points, np.float32), device=self.device)
         n = torch.as_tensor(np.asarray(normals, np.float32), device=self.device)
         self.normals = n / n.norm(dim=1, keepdim=True).clamp_min(1e-8)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr)
+        self.optimizer = LeanAdam(self.model.parameters(), lr=cfg.lr)
         self.generator = gen
         self.steps = 0
 
@@ -45,7 +46,7 @@ class SdfFitter:
         if stop is not None and stop.is_set():
             return None
         total = sum(terms.values())
-        self.optimizer.zero_grad(set_to_none=True)
+        self.optimizer.zero_grad()
         total.backward()
         self.optimizer.step()
         self.steps += 1
