@@ -19,6 +19,7 @@ from pathlib import Path
 from implicit_studio.core.registry import checkpoint_dir
 from implicit_studio.quality import choose_threshold, evaluate_split
 from implicit_studio.train.checkpoint import read_card
+from implicit_studio.train.trainer import OCCUPANCY_THRESHOLDS
 
 
 def main() -> None:
@@ -27,7 +28,8 @@ def main() -> None:
     parser.add_argument("--data", default="data/dataset")
     parser.add_argument("--shapes", type=int, default=50, help="test and held-out shapes measured")
     parser.add_argument("--val-shapes", type=int, default=32, help="validation shapes the threshold is chosen on")
-    parser.add_argument("--thresholds", default="0.2,0.3,0.4,0.5,0.6", help="candidate occupancy thresholds")
+    parser.add_argument("--thresholds", default=",".join(map(str, OCCUPANCY_THRESHOLDS)),
+                        help="candidate occupancy thresholds")
     args = parser.parse_args()
     run, data = Path(args.run), Path(args.data)
     card = read_card(run / "best.safetensors")

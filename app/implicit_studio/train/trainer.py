@@ -97,21 +97,31 @@ def make_loader(opts: TrainOptions, split: str, spec, cfg, train: bool):
     return torch.utils.data.DataLoader(torch.utils.data.Subset(ds, idx), batch_size=8, shuffle=False)
 
 
+# occupancy thresholds validation tries: training shifts the model's calibration, so a fixed
+# threshold (ONet's 0.2) can hide a better model; scripts/ship_checkpoint.py picks among the same
+OCCUPANCY_THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+
+
 @torch.no_grad()
-def validation_iou(model, loader, input_kind: str, device: torch.device, threshold: float = 0.2) -> float:
-    """Mean IoU of predicted vs true occupancy at the uniform points of each validation shape."""
+def validation_iou(model, loader, input_kind: str, device: torch.device) -> tuple[float, float]:
+    """Mean IoU of predicted vs true occupancy at the uniform points of each validation shape, at
+    the best of ``OCCUPANCY_THRESHOLDS``; returns (IoU, that threshold)."""
     model.eval()
+    logits_t = torch.tensor([math.log(t / (1 - t)) for t in OCCUPANCY_THRESHOLDS], device=device)
     ious = []
-    t = math.log(threshold / (1 - threshold))
     for batch in loader:
         logits = model(batch["points"].to(device), model_inputs(batch, input_kind, device))
-        pred = logits > t
-        gt = batch["occ"].to(device) > 0.5
-        inter = (pred & gt).sum(1).float()
-        union = (pred | gt).sum(1).float().clamp_min(1)
-        ious.extend((inter / union).tolist())
+        pred = logits[:, None, :] > logits_t[None, :, None]          # (B, T, N)
+        gt = (batch["occ"].to(device) > 0.5)[:, None, :]
+        inter = (pred & gt).sum(-1).float()
+        union = (pred | gt).sum(-1).float().clamp_min(1)
+        ious.append(inter / union)                                    # (B, T)
     model.train()
-    return float(np.mean(ious)) if ious else 0.0
+    if not ious:
+        return 0.0, OCCUPANCY_THRESHOLDS[0]
+    per_threshold = torch.cat(ious).mean(0)
+    best = int(per_threshold.argmax())
+    return float(per_threshold[best]), OCCUPANCY_THRESHOLDS[best]
 
 
 def _save_optimizer(path: Path, opt: torch.optim.Optimizer) -> None:
@@ -188,12 +198,12 @@ def train(opts: TrainOptions) -> dict:
     log_file = open(log_path, "w" if new_log else "a", newline="")
     writer = csv.writer(log_file)
     if new_log:
-        writer.writerow(["step", "minutes", "loss", "val_iou", "lr"])
+        writer.writerow(["step", "minutes", "loss", "val_iou", "lr", "val_threshold"])
     if opts.init and state["step"] == 0 and rank == 0:
         # the starting weights are the score to beat: best.safetensors only when training improves on them
-        state["best_iou"] = validation_iou(model, val_loader, spec.input_kind, device)
-        writer.writerow([0, 0.0, "", round(state["best_iou"], 4), 0.0])
-        log.info("step 0 (weights of %s)  val IoU %.4f", opts.init, state["best_iou"])
+        state["best_iou"], threshold = validation_iou(model, val_loader, spec.input_kind, device)
+        writer.writerow([0, 0.0, "", round(state["best_iou"], 4), 0.0, threshold])
+        log.info("step 0 (weights of %s)  val IoU %.4f (threshold %.1f)", opts.init, state["best_iou"], threshold)
     start = time.perf_counter()
     wall0 = state["wall_s"]
     epoch = 0
@@ -217,17 +227,19 @@ def train(opts: TrainOptions) -> dict:
             state["wall_s"] = wall0 + elapsed
             out_of_time = elapsed > opts.max_minutes * 60 or state["step"] >= opts.total_steps
             if rank == 0 and (state["step"] % opts.val_every == 0 or out_of_time):
-                iou = validation_iou(model, val_loader, spec.input_kind, device)
+                iou, threshold = validation_iou(model, val_loader, spec.input_kind, device)
                 mean_loss = float(np.mean(losses))
                 losses.clear()
                 writer.writerow([state["step"], round(state["wall_s"] / 60, 3), round(mean_loss, 4), round(iou, 4),
-                                 lr_at(step, opts)])
+                                 lr_at(step, opts), threshold])
                 log_file.flush()
-                log.info("step %d  %.1f min  loss %.3f  val IoU %.4f", state["step"], state["wall_s"] / 60, mean_loss, iou)
+                log.info("step %d  %.1f min  loss %.3f  val IoU %.4f (threshold %.1f)", state["step"],
+                         state["wall_s"] / 60, mean_loss, iou, threshold)
                 init = state.get("init")      # the card counts the steps and time of the weights it started from
                 card = dict(steps=state["step"] + (init["steps"] if init else 0),
                             wall_time_s=round(state["wall_s"] + (init["wall_time_s"] if init else 0.0), 1),
-                            val_iou=iou, data=str(opts.data), hardware=_hardware(device, world), options=asdict(opts))
+                            val_iou=iou, val_threshold=threshold, data=str(opts.data),
+                            hardware=_hardware(device, world), options=asdict(opts))
                 if init:
                     card["init_from"] = init
                 save_checkpoint(out / "last.safetensors", spec.name, model, cfg, **card)
