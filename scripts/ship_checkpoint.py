@@ -28,8 +28,8 @@ def main() -> None:
     parser.add_argument("--data", default="data/dataset")
     parser.add_argument("--shapes", type=int, default=50, help="test and held-out shapes measured")
     parser.add_argument("--val-shapes", type=int, default=32, help="validation shapes the threshold is chosen on")
-    parser.add_argument("--thresholds", default=",".join(map(str, OCCUPANCY_THRESHOLDS)),
-                        help="candidate occupancy thresholds")
+    parser.add_argument("--thresholds", help="candidate occupancy thresholds (default: those of the trainer's "
+                        "validation within 0.2 of the one the run's best checkpoint scored at)")
     args = parser.parse_args()
     run, data = Path(args.run), Path(args.data)
     card = read_card(run / "best.safetensors")
@@ -37,7 +37,11 @@ def main() -> None:
     manifest = json.loads((data / "manifest.json").read_text())
     splits = {s: sum(1 for x in manifest["shapes"] if x["split"] == s) for s in ("train", "val", "test", "heldout")}
     weights = str(run / "best.safetensors")
-    candidates = [float(t) for t in args.thresholds.split(",")]
+    if args.thresholds:
+        candidates = [float(t) for t in args.thresholds.split(",")]
+    else:
+        near = card.get("val_threshold", 0.4)
+        candidates = [t for t in OCCUPANCY_THRESHOLDS if abs(t - near) < 0.2 + 1e-9]
     threshold, scores = choose_threshold(data, name, weights, args.val_shapes, candidates)
     print(f"threshold {threshold} (validation: " + ", ".join(
         f"{t}: IoU {r['iou']:.3f} F@1% {r['fscore_1pct']:.3f}" for t, r in scores.items()) + ")")

@@ -99,7 +99,7 @@ def make_loader(opts: TrainOptions, split: str, spec, cfg, train: bool):
 
 # occupancy thresholds validation tries: training shifts the model's calibration, so a fixed
 # threshold (ONet's 0.2) can hide a better model; scripts/ship_checkpoint.py picks among the same
-OCCUPANCY_THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
+OCCUPANCY_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 
 
 @torch.no_grad()
