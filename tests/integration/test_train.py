@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from implicit_studio.core.errors import CheckpointError
 from implicit_studio.core.events import LevelMesh
 from implicit_studio.core.session import ReconstructionSession, Settings
 from implicit_studio.data.dataset import load_shape, make_synthetic_dataset
@@ -75,6 +76,6 @@ def test_init_starts_a_new_run_from_trained_weights(tiny_data, tmp_path):
     assert state["best_iou"] >= float(rows[1].split(",")[3]) - 1e-4
     moved = any(not torch.equal(a, b) for a, b in zip(model.state_dict().values(), start.state_dict().values()))
     assert moved
-    with pytest.raises(Exception, match="onet"):
+    with pytest.raises(CheckpointError, match="checkpoint of 'convonet-3plane', not of 'onet-pointcloud'"):
         train(TrainOptions(**{**base, "model": "onet-pointcloud"}, out=str(tmp_path / "x"), total_steps=1,
                            init=str(first / "last.safetensors")))
