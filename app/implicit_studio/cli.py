@@ -130,7 +130,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="weights (.safetensors) instead of the shipped ones")
     p.add_argument("--resolution0", type=int, default=32)
     p.add_argument("--levels", type=int, default=2)
-    p.add_argument("--threshold", type=float, help="occupancy probability (default: the one the checkpoint was tuned to, else 0.2) or SDF level (default 0)")
+    p.add_argument("--threshold", type=float, help="occupancy probability (default: the one the checkpoint was "
+                   "tuned to, else 0.2) or SDF level (default 0)")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     p.add_argument("--seconds", type=_positive_float, default=30.0, help="SIREN / ReLU fitting time")
     p.add_argument("--seed", type=int, default=0)

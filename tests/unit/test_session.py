@@ -61,10 +61,10 @@ def test_iso_level_from_card_unless_settings_say_otherwise(tmp_path, torus_cloud
     save_checkpoint(path, spec.name, cfg.build(), cfg, threshold=0.4)
     tuned = ReconstructionSession(_cloud(torus_cloud[0]), Settings(model=spec.name, checkpoint=str(path)))
     tuned._prepare_learned()
-    assert tuned.iso == pytest.approx(np.log(0.4 / 0.6))
+    assert tuned.iso == pytest.approx(np.log(0.4 / 0.6)) and tuned.threshold == 0.4
     told = ReconstructionSession(_cloud(torus_cloud[0]), Settings(model=spec.name, checkpoint=str(path), threshold=0.7))
     told._prepare_learned()
-    assert told.iso == pytest.approx(np.log(0.7 / 0.3))
+    assert told.iso == pytest.approx(np.log(0.7 / 0.3)) and told.threshold == 0.7
     plain = ReconstructionSession(_cloud(torus_cloud[0]), Settings(model=spec.name,
                                                                    checkpoint=str(_random_checkpoint(tmp_path, spec.name))))
     plain._prepare_learned()

@@ -119,7 +119,8 @@ class ReconstructionSession:
         self.store = store or ModelStore()
         self.device = select_device(settings.device)
         self.field: Callable[[np.ndarray], np.ndarray] | None = None
-        self.iso = 0.0
+        self.iso = 0.0              # the field's level meshed (a logit, or minus a distance)
+        self.threshold: float | None = None   # the same as the user sees it (probability or distance), once encoded
         self._support: np.ndarray | None = None   # (N, 3) points a fitted surface must pass near
         self.checkpoint: Path | None = None
         self._cancel = threading.Event()
@@ -177,6 +178,8 @@ class ReconstructionSession:
         yield Finished(stats, cancelled=self.cancelled)
 
     def _prepare_learned(self) -> None:
+        from ..train.checkpoint import tuned_threshold
+
         model, card = self.store.get(self.checkpoint, self.spec.name, self.device)
         cfg = model.cfg
         with torch.inference_mode():
@@ -193,8 +196,8 @@ class ReconstructionSession:
             return model.decode(pts, code)[0].float().cpu().numpy()
 
         self.field = field
-        threshold = self.settings.threshold
-        self.iso = logit(threshold if threshold is not None else card.get("threshold") or self.spec.threshold)
+        self.threshold = tuned_threshold(card) if self.settings.threshold is None else self.settings.threshold
+        self.iso = logit(self.threshold)
 
     def _mesh(self, t0: float, stats: dict, preview: bool = False, levels: int | None = None,
               fit_step: int | None = None) -> Iterator[LevelMesh]:
@@ -226,7 +229,8 @@ class ReconstructionSession:
         with self._model_lock:
             fitter = SdfFitter(points, normals, self.spec.config("cpu"), self.device, self.settings.seed)
         self.field = fitter.field
-        self.iso = -(self.settings.threshold or 0.0)
+        self.threshold = self.settings.threshold or 0.0
+        self.iso = -self.threshold
         yield Encoded(time.perf_counter() - t0)
         fit_time, next_mesh, last_report, terms = 0.0, 0.3, 0.0, {}
         losses = []

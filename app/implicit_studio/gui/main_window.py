@@ -19,7 +19,6 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, Q
 from ..core.events import Encoded, Finished, FitProgress, Started
 from ..core.registry import MODELS
 from ..core.session import Settings
-from ..train.checkpoint import default_threshold
 from . import dialogs
 from .compare import MetricsTable, ViewGrid
 from .fit_panel import FitPanel
@@ -359,10 +358,8 @@ class MainWindow(QMainWindow):
             self.status_device.setText(f"device: {event.device}")
             self.statusBar().showMessage(f"{event.model} on {event.device}: {event.input_summary}")
         elif isinstance(event, Encoded) and index == self._slice_index:
-            spec = MODELS[run.model]
-            level = self.model.settings.threshold
-            level = default_threshold(run.model) if level is None or self.compare_models else level
-            self.slice_view.set_source(run.session, self.shown_points, level, sdf=not spec.learned)
+            self.slice_view.set_source(run.session, self.shown_points, run.session.threshold,
+                                       sdf=not MODELS[run.model].learned)
         elif isinstance(event, FitProgress):
             self.fit_panel.add(index, event)
         elif isinstance(event, Finished):

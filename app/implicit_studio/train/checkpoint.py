@@ -80,6 +80,12 @@ def read_card(path: str | Path) -> dict:
     return card
 
 
+def tuned_threshold(card: dict) -> float:
+    """The occupancy threshold a (read, checked) card's weights mesh at: the card's own, chosen on
+    validation, else the registry default of its model."""
+    return float(card.get("threshold") or MODELS[card["model"]].threshold)
+
+
 def default_threshold(name: str) -> float:
     """The iso-level model ``name`` meshes at unless told otherwise: the threshold its shipped
     checkpoint's card was tuned to, else the registry default (also when the card is unreadable)."""
@@ -88,7 +94,7 @@ def default_threshold(name: str) -> float:
     if path is None:
         return spec.threshold
     try:
-        return float(read_card(path).get("threshold") or spec.threshold)
+        return tuned_threshold(read_card(path))
     except CheckpointError:
         return spec.threshold
 
