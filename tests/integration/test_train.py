@@ -12,8 +12,10 @@ from implicit_studio.core.events import LevelMesh
 from implicit_studio.core.session import ReconstructionSession, Settings
 from implicit_studio.data.dataset import load_shape, make_synthetic_dataset
 from implicit_studio.data.inputs import InputData
+from implicit_studio.core.registry import get_spec
+from implicit_studio.train.batchnorm import batchnorm_layers
 from implicit_studio.train.checkpoint import load_checkpoint
-from implicit_studio.train.trainer import TrainOptions, train
+from implicit_studio.train.trainer import TrainOptions, calibration_batches, train
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +38,10 @@ def test_train_save_reload_reconstruct(tiny_data, tmp_path, name):
     assert summary["steps"] == 6
     model, card = load_checkpoint(out / "last.safetensors", expected_model=name)
     assert card["steps"] == 6
+    if name == "onet-image":   # the checkpoint holds BatchNorm statistics recomputed on the calibration batches
+        n_calibration = len(calibration_batches(opts, get_spec(name), model.cfg))
+        layers = batchnorm_layers(model)
+        assert layers and all(int(m.num_batches_tracked) == n_calibration for m in layers)
     shape = load_shape(tiny_data / "shapes" / f"{(tiny_data / 'splits' / 'test.txt').read_text().split()[0]}.npz")
     data = (InputData("t", "image", image=shape["images"][0]) if name == "onet-image"
             else InputData("t", "points", points=shape["surface_points"][:3000]))

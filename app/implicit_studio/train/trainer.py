@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import logging
 import math
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,7 @@ from safetensors.torch import load_file, save_file
 
 from ..core.errors import InputError
 from ..core.registry import get_spec
+from .batchnorm import batchnorm_layers, recalibrated
 from .checkpoint import load_checkpoint, save_checkpoint
 from .plot import plot_curves
 
@@ -124,6 +126,22 @@ def validation_iou(model, loader, input_kind: str, device: torch.device) -> tupl
     return float(per_threshold[best]), OCCUPANCY_THRESHOLDS[best]
 
 
+# training batches BatchNorm statistics are recomputed on before each validation (train/batchnorm.py)
+BN_CALIBRATION_BATCHES = 16
+
+
+def calibration_batches(opts: TrainOptions, spec, cfg) -> list[dict]:
+    """A fixed list of training batches, the same at every validation of a run."""
+    loader = make_loader(replace(opts, seed=opts.seed + 1), "train", spec, cfg, train=True)
+    return list(itertools.islice(loader, BN_CALIBRATION_BATCHES))
+
+
+def scored_model(model, calibration: list[dict], input_kind: str, device: torch.device):
+    """What validation scores and checkpoints hold: ``model`` with its BatchNorm statistics
+    recomputed on ``calibration`` (``model`` itself when it has none)."""
+    return recalibrated(model, calibration, lambda m, b: m(b["points"].to(device), model_inputs(b, input_kind, device)))
+
+
 def _save_optimizer(path: Path, opt: torch.optim.Optimizer) -> None:
     state = opt.state_dict()
     tensors = {}
@@ -193,6 +211,7 @@ def train(opts: TrainOptions) -> dict:
     if state.get("val_ids") != val_ids:
         # the data set grew or changed: earlier validation scores are not comparable
         state.update(val_ids=val_ids, best_iou=-1.0)
+    calibration = calibration_batches(opts, spec, cfg) if rank == 0 and batchnorm_layers(model) else []
     log_path = out / "log.csv"
     new_log = not log_path.exists() or not opts.resume
     log_file = open(log_path, "w" if new_log else "a", newline="")
@@ -201,7 +220,8 @@ def train(opts: TrainOptions) -> dict:
         writer.writerow(["step", "minutes", "loss", "val_iou", "lr", "val_threshold"])
     if opts.init and state["step"] == 0 and rank == 0:
         # the starting weights are the score to beat: best.safetensors only when training improves on them
-        state["best_iou"], threshold = validation_iou(model, val_loader, spec.input_kind, device)
+        scored = scored_model(model, calibration, spec.input_kind, device)
+        state["best_iou"], threshold = validation_iou(scored, val_loader, spec.input_kind, device)
         writer.writerow([0, 0.0, "", round(state["best_iou"], 4), 0.0, threshold])
         log.info("step 0 (weights of %s)  val IoU %.4f (threshold %.1f)", opts.init, state["best_iou"], threshold)
     start = time.perf_counter()
@@ -227,7 +247,8 @@ def train(opts: TrainOptions) -> dict:
             state["wall_s"] = wall0 + elapsed
             out_of_time = elapsed > opts.max_minutes * 60 or state["step"] >= opts.total_steps
             if rank == 0 and (state["step"] % opts.val_every == 0 or out_of_time):
-                iou, threshold = validation_iou(model, val_loader, spec.input_kind, device)
+                scored = scored_model(model, calibration, spec.input_kind, device)
+                iou, threshold = validation_iou(scored, val_loader, spec.input_kind, device)
                 mean_loss = float(np.mean(losses))
                 losses.clear()
                 writer.writerow([state["step"], round(state["wall_s"] / 60, 3), round(mean_loss, 4), round(iou, 4),
@@ -242,11 +263,11 @@ def train(opts: TrainOptions) -> dict:
                             hardware=_hardware(device, world), options=asdict(opts))
                 if init:
                     card["init_from"] = init
-                save_checkpoint(out / "last.safetensors", spec.name, model, cfg, **card)
+                save_checkpoint(out / "last.safetensors", spec.name, scored, cfg, **card)
                 _save_optimizer(out / "last_optimizer.safetensors", opt)
                 if iou > state["best_iou"]:
                     state["best_iou"] = iou
-                    save_checkpoint(out / "best.safetensors", spec.name, model, cfg, **card)
+                    save_checkpoint(out / "best.safetensors", spec.name, scored, cfg, **card)
                 state_path.write_text(json.dumps(state, indent=2))
                 plot_run(out)
             if out_of_time:

@@ -1,0 +1,67 @@
+"""How much a point-cloud model's reconstruction depends on the input's orientation.
+
+    python scripts/orientation_check.py convonet-3plane,convonet-grid,onet-pointcloud --shapes 16 [--json FILE]
+
+Rotates validation shapes (input points and ground truth together) by the identity, 90 degrees
+about x (a z-up scan), 45 degrees of yaw about the vertical y axis and a random rotation, and
+prints mean IoU and F@1% per model and rotation. The training data are upright and unrotated, so
+this measures what a user's scan in another pose costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.spatial.transform import Rotation
+
+from implicit_studio.core.registry import get_spec
+from implicit_studio.data.dataset import load_shape
+from implicit_studio.data.inputs import InputData
+from implicit_studio.metrics import evaluate_against_samples
+from implicit_studio.quality import noisy_input, reconstruct
+
+
+def rotations(k: int) -> dict[str, np.ndarray]:
+    """The (3, 3) rotations tried on shape number k."""
+    return {"identity": np.eye(3), "x90": Rotation.from_euler("x", 90, degrees=True).as_matrix(),
+            "yaw45": Rotation.from_euler("y", 45, degrees=True).as_matrix(),
+            "random": Rotation.random(random_state=k).as_matrix()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("models")
+    parser.add_argument("--data", default="data/dataset")
+    parser.add_argument("--shapes", type=int, default=16)
+    parser.add_argument("--json")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    root, models = Path(args.data), args.models.split(",")
+    ids = [line.strip() for line in (root / "splits" / "val.txt").read_text().splitlines() if line.strip()]
+    ids = ids[::max(1, len(ids) // args.shapes)][:args.shapes]
+    scores: dict[str, dict[str, list]] = {m: {} for m in models}
+    for k, shape_id in enumerate(ids):
+        shape = load_shape(root / "shapes" / f"{shape_id}.npz")
+        for name, R in rotations(k).items():
+            uniform, surface = shape["uniform_points"] @ R.T, shape["surface_points"] @ R.T
+            for m in models:
+                n_in = get_spec(m).config("cpu").n_input_points
+                data = InputData(shape_id, "points", points=noisy_input(surface, n_in, 0.005, k))
+                mesh, _ = reconstruct(m, data, 1.0)
+                r = evaluate_against_samples(mesh, uniform, shape["uniform_occ"], surface,
+                                             shape["surface_normals"] @ R.T, seed=0)
+                scores[m].setdefault(name, []).append((r["iou"] or 0.0, r["fscore_1pct"] or 0.0))
+    table = {m: {name: {"iou": float(np.mean([v[0] for v in rows])), "fscore_1pct": float(np.mean([v[1] for v in rows]))}
+                 for name, rows in by_rot.items()} for m, by_rot in scores.items()}
+    for m, by_rot in table.items():
+        print(m, "  ".join(f"{name} IoU {r['iou']:.3f} F@1% {r['fscore_1pct']:.3f}" for name, r in by_rot.items()))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"split": "val", "shapes": len(ids), "results": table}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
