@@ -164,6 +164,24 @@ def test_pts_with_count_line_and_colours(tmp_path):
     assert any("not unit vectors" in n for n in notices)
 
 
+@pytest.mark.parametrize("order", ["xyz rgb n", "xyz n rgb", "xyz rgb n extra"])
+def test_text_with_colours_and_normals_in_either_order(tmp_path, order):
+    points, normals = sphere_cloud(40)
+    rgb = RNG.integers(0, 256, size=(40, 3))
+    columns = {"xyz rgb n": (points, rgb, normals), "xyz n rgb": (points, normals, rgb),
+               "xyz rgb n extra": (points, rgb, normals, np.full((40, 1), 0.5))}[order]
+    table = np.hstack(columns)
+    (tmp_path / "c.txt").write_text("//X,Y,Z,...\n" + "".join(",".join(f"{v:.9g}" for v in row) + "\n" for row in table))
+    got, got_normals, notices = io.read_point_cloud(tmp_path / "c.txt")
+    np.testing.assert_allclose(got, points, atol=1e-6)
+    np.testing.assert_allclose(got_normals, normals, atol=1e-6)
+    expected = {"xyz rgb n": "read columns 7-9 as normals and ignored columns 4-6 (not unit vectors: colours?)",
+                "xyz n rgb": "ignored columns 7-9 (rows have 9 values)",
+                "xyz rgb n extra": "read columns 7-9 as normals and ignored columns 4-6 (not unit vectors: colours?) "
+                                   "and column 10"}[order]
+    assert notices == [expected]
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32])
 def test_npy(tmp_path, dtype):
     points, normals = sphere_cloud(30, radius=50)

@@ -332,10 +332,10 @@ def _file_normals(rows: np.ndarray, notices: list[str], guessed: bool) -> np.nda
     if rows.shape[1] < 6:
         return None
     normals = rows[:, 3:6]
-    length = np.linalg.norm(normals, axis=1)
-    if guessed and np.mean(np.abs(length - 1.0) < 0.1) < 0.95:
+    if guessed and not pointfiles.mostly_unit(normals):
         notices.append("columns 4-6 are not unit vectors (colours?) and were not used as normals")
         return None
+    length = np.linalg.norm(normals, axis=1)
     zero = int(np.count_nonzero(~(length > 1e-12)))
     if zero:
         notices.append(f"the file's normals were ignored: {zero:,} of {len(rows):,} have zero length")

@@ -5,8 +5,8 @@ a uniform random subset of at most ``capacity`` finite rows. A file with ten mil
 points therefore never costs more than the kept rows plus one block of memory, and the
 number of rows a file *claims* is never used to size an allocation.
 
-Rows carry 3 columns (x, y, z) or 6 (x, y, z, nx, ny, nz); deciding what the columns
-mean, and checking the result, is the caller's job (``data.io``).
+Rows carry 3 columns (x, y, z) or 6 (x, y, z, nx, ny, nz); deciding whether the last three
+are normals, and checking the result, is the caller's job (``data.io``).
 """
 
 from __future__ import annotations
@@ -207,22 +207,41 @@ def read_text_rows(path: Path, sampler: RowSampler) -> list[str]:
     """Stream an XYZ/PTS/TXT/CSV file into ``sampler`` as (n, 3) or (n, 6) rows.
 
     The first data line sets the column count; up to MAX_HEADER_LINES non-numeric lines
-    before it (a header, a PTS point count) are skipped with a notice. Columns beyond the
-    sixth, or the fourth and fifth without a sixth, are dropped with a notice.
-    Returns the notices.
+    before it (a header, a PTS point count) are skipped with a notice. Rows of 6 or more
+    values keep columns 4-6 as candidate normals, or 7-9 when the first block shows 4-6 are not
+    unit vectors and 7-9 are (x y z r g b nx ny nz, CloudCompare's order). Other columns are
+    dropped with a notice. Returns the notices.
     """
     notices: list[str] = []
     ncols = 0
+    keep = [0, 1, 2]
     with open(path, "rb") as raw:
         f = _without_bom(raw)
         for first, lines in iter_line_blocks(f, path):
-            if not ncols:
+            first_block = not ncols
+            if first_block:
                 start, ncols, skipped = _header_split(lines, path)
-                notices += _header_notices(skipped, ncols)
                 lines, first = lines[start:], first + start
             table = parse_rows(lines, ncols, lambda i, first=first: f"line {first + i}", path)
-            sampler.add(table[:, :6] if ncols >= 6 else table[:, :3])
+            if first_block:
+                normals_at = _normals_at(table, ncols)
+                keep += [] if normals_at is None else [normals_at, normals_at + 1, normals_at + 2]
+                notices += _header_notices(skipped, ncols, normals_at)
+            sampler.add(table[:, keep])
     return notices
+
+
+def _normals_at(table: np.ndarray, ncols: int) -> int | None:
+    """The first (0-based) of the three columns of (n, ncols) ``table`` that may hold normals."""
+    if ncols < 6:
+        return None
+    return 6 if ncols >= 9 and not mostly_unit(table[:, 3:6]) and mostly_unit(table[:, 6:9]) else 3
+
+
+def mostly_unit(vectors: np.ndarray) -> bool:
+    """Whether at least 95% of the (n, 3) rows have length 1 within 10% (normals, not colours)."""
+    length = np.linalg.norm(vectors, axis=1)
+    return bool(np.mean(np.abs(length - 1.0) < 0.1) >= 0.95)
 
 
 class _Utf16AsLatin1:
@@ -246,12 +265,17 @@ def _without_bom(raw: BinaryIO):
     return raw
 
 
-def _header_notices(skipped: list[str], ncols: int) -> list[str]:
+def _header_notices(skipped: list[str], ncols: int, normals_at: int | None) -> list[str]:
+    """Notices for skipped header lines and unused columns (``normals_at``: first candidate
+    normal column, 0-based, or None for rows of under 6 values)."""
     notices = []
     if skipped:
         lines = f"{len(skipped)} header lines" if len(skipped) > 1 else "1 header line"
         notices.append(f"skipped {lines}: {_snippet(skipped[0])}")
-    if ncols in (4, 5) or ncols > 6:
+    if normals_at == 6:
+        notices.append(f"read columns 7-9 as normals and ignored columns 4-6 (not unit vectors: colours?)"
+                       + (f" and {_columns_text(9, ncols)}" if ncols > 9 else ""))
+    elif ncols in (4, 5) or ncols > 6:
         notices.append(f"ignored {_columns_text(6 if ncols > 6 else 3, ncols)} (rows have {ncols} values)")
     return notices
 
