@@ -117,6 +117,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     from .core.device import DEVICE_CHOICES
+    from .core.registry import DEFAULT_MODELS
 
     parser = argparse.ArgumentParser(prog="implicit-studio", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"implicit-studio {__version__}")
@@ -125,7 +126,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     p = sub.add_parser("reconstruct", help="reconstruct a mesh from a point cloud, mesh or image")
     p.add_argument("input")
-    p.add_argument("--model", default="convonet-3plane")
+    p.add_argument("--model", default=DEFAULT_MODELS[0], help=f"default {DEFAULT_MODELS[0]}")
     p.add_argument("--out", required=True, help="output mesh (.ply, .obj, .stl, .glb)")
     p.add_argument("--checkpoint", help="weights (.safetensors) instead of the shipped ones")
     p.add_argument("--resolution0", type=int, default=32)

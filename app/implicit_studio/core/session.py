@@ -25,7 +25,7 @@ from ..meshing.mise import dense_grid, mise
 from .device import select_device
 from .errors import InputError, ModelUnavailable
 from .events import Encoded, Event, Finished, FitProgress, LevelMesh, Started
-from .registry import ModelSpec, default_checkpoint, get_spec
+from .registry import DEFAULT_MODELS, ModelSpec, default_checkpoint, get_spec
 
 log = logging.getLogger(__name__)
 BOX = 1.1
@@ -43,7 +43,7 @@ class Settings:
     n_input_points : points fed to a learned encoder (default: the model's training count)
     """
 
-    model: str = "convonet-3plane"
+    model: str = DEFAULT_MODELS[0]
     checkpoint: str | None = None
     resolution0: int = 32
     levels: int = 2

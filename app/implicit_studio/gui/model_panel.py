@@ -6,7 +6,7 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QPushButton, QSpinBox, QVBoxLayout)
 
-from ..core.registry import MODELS, default_checkpoint
+from ..core.registry import DEFAULT_MODELS, MODELS, default_checkpoint
 from ..train.checkpoint import default_threshold
 
 
@@ -40,8 +40,8 @@ def model_card_text(name: str) -> str:
 
 
 def default_model() -> str:
-    """The model the window starts with: ConvONet when trained weights exist, SIREN otherwise."""
-    return "convonet-3plane" if default_checkpoint("convonet-3plane") else "siren"
+    """The model the window starts with: the first of DEFAULT_MODELS with trained weights, else SIREN."""
+    return next((name for name in DEFAULT_MODELS if default_checkpoint(name)), "siren")
 
 
 class ModelPanel(QGroupBox):

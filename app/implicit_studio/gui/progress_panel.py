@@ -33,6 +33,7 @@ def _bar(text: str) -> QProgressBar:
     bar.setFormat(text)
     bar.setTextVisible(True)
     bar.setMaximumHeight(18)
+    bar.setMinimumWidth(36)     # the style's hint fits the whole text; five of them overflowed the side panel
     return bar
 
 
