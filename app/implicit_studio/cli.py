@@ -117,7 +117,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     from .core.device import DEVICE_CHOICES
-    from .core.registry import DEFAULT_MODELS
+    from .core.defaults import DEFAULT_MODELS
 
     parser = argparse.ArgumentParser(prog="implicit-studio", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"implicit-studio {__version__}")

@@ -90,12 +90,6 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
-# what a reconstruction uses unless told otherwise, best first: the 3D-grid ConvONet scores highest
-# on the test and held-out splits and loses least when the input is rotated (README, Quality);
-# the 3-plane one is the fastest
-DEFAULT_MODELS = ("convonet-grid", "convonet-3plane")
-
-
 def get_spec(name: str) -> ModelSpec:
     """The spec of model ``name``; an InputError lists the known names otherwise."""
     try:

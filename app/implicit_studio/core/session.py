@@ -25,7 +25,8 @@ from ..meshing.mise import dense_grid, mise
 from .device import select_device
 from .errors import InputError, ModelUnavailable
 from .events import Encoded, Event, Finished, FitProgress, LevelMesh, Started
-from .registry import DEFAULT_MODELS, ModelSpec, default_checkpoint, get_spec
+from .defaults import DEFAULT_MODELS
+from .registry import ModelSpec, default_checkpoint, get_spec
 
 log = logging.getLogger(__name__)
 BOX = 1.1

@@ -6,7 +6,8 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QPushButton, QSpinBox, QVBoxLayout)
 
-from ..core.registry import DEFAULT_MODELS, MODELS, default_checkpoint
+from ..core.defaults import DEFAULT_MODELS
+from ..core.registry import MODELS, default_checkpoint
 from ..train.checkpoint import default_threshold
 
 
