@@ -22,7 +22,7 @@ from implicit_studio.core.registry import get_spec
 from implicit_studio.data.dataset import load_shape
 from implicit_studio.data.inputs import InputData
 from implicit_studio.metrics import evaluate_against_samples
-from implicit_studio.quality import noisy_input, reconstruct
+from implicit_studio.quality import noisy_input, reconstruct, spread_ids
 
 
 def rotations(k: int) -> dict[str, np.ndarray]:
@@ -41,8 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     root, models = Path(args.data), args.models.split(",")
-    ids = [line.strip() for line in (root / "splits" / "val.txt").read_text().splitlines() if line.strip()]
-    ids = ids[::max(1, len(ids) // args.shapes)][:args.shapes]
+    ids = spread_ids(root, "val", args.shapes)
     scores: dict[str, dict[str, list]] = {m: {} for m in models}
     for k, shape_id in enumerate(ids):
         shape = load_shape(root / "shapes" / f"{shape_id}.npz")

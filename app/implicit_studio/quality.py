@@ -75,6 +75,13 @@ def poisson(points: np.ndarray):
     return (out if len(out.faces) else None), dt
 
 
+def spread_ids(root: Path, split: str, n_shapes: int) -> list[str]:
+    """At most ``n_shapes`` shape ids of ``split``, spread evenly over its sorted ids so that every
+    source is represented."""
+    ids = [line.strip() for line in (root / "splits" / f"{split}.txt").read_text().splitlines() if line.strip()]
+    return ids[::max(1, len(ids) // n_shapes)][:n_shapes]
+
+
 def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, siren_shapes: int,
                    siren_seconds: float, seed: int, checkpoint: str | None = None,
                    threshold: float | None = None) -> dict:
@@ -86,8 +93,7 @@ def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, sir
     from .data.inputs import InputData
     from .metrics import evaluate_against_samples
 
-    ids = [line.strip() for line in (root / "splits" / f"{split}.txt").read_text().splitlines() if line.strip()]
-    ids = ids[::max(1, len(ids) // n_shapes)][:n_shapes]  # spread over the sorted ids: every source represented
+    ids = spread_ids(root, split, n_shapes)
     rows: dict[str, list[dict]] = {}
     for k, shape_id in enumerate(ids):
         shape = load_shape(root / "shapes" / f"{shape_id}.npz")

@@ -9,10 +9,10 @@ import pytest
 
 from implicit_studio.core.errors import CheckpointError
 from implicit_studio.core.events import LevelMesh
+from implicit_studio.core.registry import get_spec
 from implicit_studio.core.session import ReconstructionSession, Settings
 from implicit_studio.data.dataset import load_shape, make_synthetic_dataset
 from implicit_studio.data.inputs import InputData
-from implicit_studio.core.registry import get_spec
 from implicit_studio.train.batchnorm import batchnorm_layers
 from implicit_studio.train.checkpoint import load_checkpoint
 from implicit_studio.train.trainer import TrainOptions, calibration_batches, train

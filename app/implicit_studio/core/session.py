@@ -22,10 +22,10 @@ import torch
 from ..data.inputs import InputData
 from ..meshing.components import drop_floaters
 from ..meshing.mise import dense_grid, mise
+from .defaults import DEFAULT_MODELS
 from .device import select_device
 from .errors import InputError, ModelUnavailable
 from .events import Encoded, Event, Finished, FitProgress, LevelMesh, Started
-from .defaults import DEFAULT_MODELS
 from .registry import ModelSpec, default_checkpoint, get_spec
 
 log = logging.getLogger(__name__)
