@@ -102,3 +102,27 @@ def test_render_draws_the_mesh_over_white():
     assert (image[0, 0] == 255).all()
     lit = (image != 255).any(axis=2).mean()
     assert lit == pytest.approx(np.pi * (0.4 / 2.0 * render.FOCAL_PER_PIXEL * 2) ** 2 / 4, rel=0.15)
+
+
+def test_mirror_flips_x_of_inputs_and_queries_in_about_half_the_draws(synthetic):
+    plain = ShapeDataset(synthetic, "train", n_input_points=64, n_queries=128)
+    mirrored = ShapeDataset(synthetic, "train", n_input_points=64, n_queries=128, mirror=True)
+    flips = 0
+    for draw in range(40):
+        torch.manual_seed(draw)
+        a = plain[draw % 4]
+        torch.manual_seed(draw)
+        b = mirrored[draw % 4]
+        flip = bool(b["points"][0, 0] == -a["points"][0, 0] and a["points"][0, 0] != 0)
+        sign = torch.tensor([-1.0 if flip else 1.0, 1.0, 1.0])
+        assert torch.equal(b["points"], a["points"] * sign) and torch.equal(b["inputs"], a["inputs"] * sign)
+        assert torch.equal(b["occ"], a["occ"])   # same samples, same labels: only the frame is mirrored
+        flips += flip
+    assert 8 <= flips <= 32
+
+
+def test_mirror_never_touches_eval_items_or_images(synthetic):
+    ev_plain = ShapeDataset(synthetic, "val", n_queries=256, eval=True)[0]
+    ev_mirror = ShapeDataset(synthetic, "val", n_queries=256, eval=True, mirror=True)[0]
+    assert all(torch.equal(ev_plain[k], ev_mirror[k]) for k in ev_plain)
+    assert not ShapeDataset(synthetic, "train", with_images=True, mirror=True).mirror

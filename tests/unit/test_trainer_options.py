@@ -32,3 +32,12 @@ def test_without_resume_stored_settings_are_ignored(tmp_path):
     (tmp_path / "state.json").write_text(json.dumps({"options": {"batch_size": 4}}))
     opts = resolve_options(parse(["--model", "onet-pointcloud", "--data", "d", "--out", str(tmp_path)]))
     assert opts.batch_size == TrainOptions("", "", "").batch_size
+
+
+def test_mirror_is_a_switch_kept_on_resume(tmp_path):
+    base = ["--model", "onet-pointcloud", "--data", "d", "--out", str(tmp_path)]
+    assert resolve_options(parse(base)).mirror is False
+    assert resolve_options(parse(base + ["--mirror"])).mirror is True
+    (tmp_path / "state.json").write_text(json.dumps({"options": {"mirror": True}}))
+    assert resolve_options(parse(base + ["--resume"])).mirror is True
+    assert resolve_options(parse(base + ["--resume", "--no-mirror"])).mirror is False

@@ -7,6 +7,10 @@ Each item is a dict of tensors:
 - ``occ`` (n_queries,) float32: 1 inside, 0 outside
 - ``image`` (3, H, W) float32 in [0, 1], with ``with_images``: a random view, view 0 in eval
 
+With ``mirror`` (training only), half the draws mirror the shape left-right: ``inputs`` and
+``points`` get x -> -x, labels unchanged (the box is symmetric). Images are never mirrored:
+their cameras would no longer match, so the option is for point inputs.
+
 With ``eval=True`` every draw is fixed by (seed, index); otherwise it comes from torch's
 global generator, so ``torch.manual_seed`` (and DataLoader worker seeding) make a
 training run repeatable while each epoch sees new samples.
@@ -52,7 +56,7 @@ class ShapeDataset(torch.utils.data.Dataset):
 
     def __init__(self, root: str | Path, split: str = "train", n_input_points: int = 3000, noise: float = 0.005,
                  n_queries: int = 2048, near_fraction: float = 0.5, with_images: bool = False, seed: int = 0,
-                 eval: bool = False):
+                 eval: bool = False, mirror: bool = False):
         if split not in SPLITS + ("all",):
             raise ValueError(f"unknown split {split!r}; choose from {SPLITS + ('all',)}")
         self.root = Path(root)
@@ -60,6 +64,7 @@ class ShapeDataset(torch.utils.data.Dataset):
         self.n_input_points, self.noise = n_input_points, noise
         self.n_queries, self.near_fraction = n_queries, near_fraction
         self.with_images, self.seed, self.eval = with_images, seed, eval
+        self.mirror = mirror and not eval and not with_images
 
     @property
     def ids(self) -> list[str]:
@@ -83,9 +88,14 @@ class ShapeDataset(torch.utils.data.Dataset):
                     idx = _choice(len(pts), count, rng)
                     points.append(pts[idx])
                     occ.append(_unpack(data[f"{kind}_occ"], len(pts))[idx])
+            inputs = surface + rng.normal(0.0, self.noise, surface.shape).astype(np.float32)
+            points = np.concatenate(points).astype(np.float32)
+            if self.mirror and rng.random() < 0.5:
+                inputs[:, 0] *= -1.0
+                points[:, 0] *= -1.0
             item = {
-                "inputs": torch.from_numpy(surface + rng.normal(0.0, self.noise, surface.shape).astype(np.float32)),
-                "points": torch.from_numpy(np.concatenate(points).astype(np.float32)),
+                "inputs": torch.from_numpy(inputs),
+                "points": torch.from_numpy(points),
                 "occ": torch.from_numpy(np.concatenate(occ).astype(np.float32)),
             }
             if self.with_images:

@@ -53,6 +53,7 @@ class TrainOptions:
     val_every: int = 200
     val_shapes: int = 64
     seed: int = 0
+    mirror: bool = False        # also train on shapes mirrored left-right (x -> -x); point inputs only
     device: str = "auto"
     init: str | None = None     # a fresh run starts from these weights (a shipped checkpoint)
 
@@ -86,7 +87,8 @@ def make_loader(opts: TrainOptions, split: str, spec, cfg, train: bool):
     n_in = getattr(cfg, "n_input_points", 3000)
     ds = ShapeDataset(opts.data, split, n_input_points=n_in, noise=getattr(cfg, "input_noise", 0.005),
                       n_queries=opts.n_queries if train else 20000, near_fraction=opts.near_fraction if train else 0.0,
-                      with_images=spec.input_kind == "image", seed=opts.seed, eval=not train)
+                      with_images=spec.input_kind == "image", seed=opts.seed, eval=not train,
+                      mirror=opts.mirror)
     if len(ds) == 0:
         raise InputError(f"{opts.data}: the {split} split is empty")
     rank, world = _dist_info()
@@ -323,14 +325,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # run settings default to None: a fresh run takes TrainOptions' defaults, a resumed one its own
     parser.add_argument("--size", choices=["cpu", "paper"], help=f"model size (default {d.size})")
     for name in RUN_SETTINGS[1:]:
-        kind = type(getattr(d, name))
-        parser.add_argument("--" + name.replace("_", "-"), type=kind,
-                            help=f"default {getattr(d, name)}, or the resumed run's own value")
+        default, flag = getattr(d, name), "--" + name.replace("_", "-")
+        kind = {"action": argparse.BooleanOptionalAction} if isinstance(default, bool) else {"type": type(default)}
+        parser.add_argument(flag, **kind, help=f"default {default}, or the resumed run's own value")
     parser.add_argument("--device", default=d.device)
 
 
 RUN_SETTINGS = ("size", "batch_size", "lr", "warmup", "total_steps", "n_queries", "near_fraction", "val_every",
-                "val_shapes", "seed")
+                "val_shapes", "seed", "mirror")
 """Options that shape a run; ``--resume`` keeps the run's stored values unless given again."""
 
 
