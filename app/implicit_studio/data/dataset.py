@@ -8,8 +8,10 @@ Each item is a dict of tensors:
 - ``image`` (3, H, W) float32 in [0, 1], with ``with_images``: a random view, view 0 in eval
 
 With ``mirror`` (training only), half the draws mirror the shape left-right: ``inputs`` and
-``points`` get x -> -x, labels unchanged (the box is symmetric). Images are never mirrored:
-their cameras would no longer match, so the option is for point inputs.
+``points`` get x -> -x, labels unchanged (the box is symmetric), and the image is flipped
+horizontally. The flipped image is exactly the mirrored shape seen from the mirrored camera
+(cameras orbit the y axis with uniform azimuth, principal point centred), so it is still a
+view from the training distribution; only the light then comes from the other side.
 
 With ``eval=True`` every draw is fixed by (seed, index); otherwise it comes from torch's
 global generator, so ``torch.manual_seed`` (and DataLoader worker seeding) make a
@@ -64,7 +66,7 @@ class ShapeDataset(torch.utils.data.Dataset):
         self.n_input_points, self.noise = n_input_points, noise
         self.n_queries, self.near_fraction = n_queries, near_fraction
         self.with_images, self.seed, self.eval = with_images, seed, eval
-        self.mirror = mirror and not eval and not with_images
+        self.mirror = mirror and not eval
 
     @property
     def ids(self) -> list[str]:
@@ -90,7 +92,8 @@ class ShapeDataset(torch.utils.data.Dataset):
                     occ.append(_unpack(data[f"{kind}_occ"], len(pts))[idx])
             inputs = surface + rng.normal(0.0, self.noise, surface.shape).astype(np.float32)
             points = np.concatenate(points).astype(np.float32)
-            if self.mirror and rng.random() < 0.5:
+            flip = self.mirror and rng.random() < 0.5
+            if flip:
                 inputs[:, 0] *= -1.0
                 points[:, 0] *= -1.0
             item = {
@@ -101,7 +104,8 @@ class ShapeDataset(torch.utils.data.Dataset):
             if self.with_images:
                 images = data["images"]
                 view = 0 if self.eval else int(rng.integers(len(images)))
-                item["image"] = torch.from_numpy(images[view]).permute(2, 0, 1).float() / 255.0
+                image = images[view][:, ::-1] if flip else images[view]
+                item["image"] = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
         return item
 
     def _rng(self, index: int) -> np.random.Generator:

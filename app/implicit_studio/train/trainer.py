@@ -53,7 +53,7 @@ class TrainOptions:
     val_every: int = 200
     val_shapes: int = 64
     seed: int = 0
-    mirror: bool = False        # also train on shapes mirrored left-right (x -> -x); point inputs only
+    mirror: bool = False        # also train on shapes mirrored left-right (x -> -x, images flipped)
     device: str = "auto"
     init: str | None = None     # a fresh run starts from these weights (a shipped checkpoint)
 
