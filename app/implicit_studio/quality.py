@@ -138,17 +138,25 @@ def summarize(rows: list[dict]) -> dict:
     return out
 
 
+def metric_cells(summary: dict) -> list[str]:
+    """A ``summarize`` row as text: shapes, IoU, Chamfer-L1, x10, NC, F@1%, seconds, failures."""
+    def f(v, d=3):
+        return "-" if v is None else f"{v:.{d}f}"
+    return [str(summary["shapes"]), f(summary["iou"]), f(summary["chamfer_l1"], 4), f(summary["chamfer_l1_x10"]),
+            f(summary["normal_consistency"]), f(summary["fscore_1pct"]), f(summary["seconds"], 2),
+            str(summary["failures"])]
+
+
+TABLE_COLUMNS = ("shapes", "IoU", "CD-L1", "CD x10", "NC", "F@1%", "s/shape", "fail")
+TABLE_WIDTHS = (6, 6, 7, 7, 6, 6, 8, 4)
+
+
 def format_table(results: dict) -> str:
     lines = []
     for split, table in results["splits"].items():
         lines.append(f"\n{split} ({results['machine']})")
-        lines.append(f"{'model':18s} {'shapes':>6s} {'IoU':>6s} {'CD-L1':>7s} {'CD x10':>7s} {'NC':>6s} {'F@1%':>6s} {'s/shape':>8s} fail")
-        for name, r in table.items():
-            def f(v, d=3):
-                return "-" if v is None else f"{v:.{d}f}"
-            lines.append(f"{name:18s} {r['shapes']:6d} {f(r['iou']):>6s} {f(r['chamfer_l1'], 4):>7s} "
-                         f"{f(r['chamfer_l1_x10']):>7s} {f(r['normal_consistency']):>6s} {f(r['fscore_1pct']):>6s} "
-                         f"{f(r['seconds'], 2):>8s} {r['failures']}")
+        for name, cells in [("model", TABLE_COLUMNS)] + [(n, metric_cells(r)) for n, r in table.items()]:
+            lines.append(f"{name:18s} " + " ".join(c.rjust(w) for c, w in zip(cells, TABLE_WIDTHS)))
     return "\n".join(lines)
 
 
