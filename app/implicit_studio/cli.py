@@ -16,6 +16,10 @@ from . import __version__
 
 log = logging.getLogger("implicit_studio")
 
+UP_HELP = ("the scan's up axis: +y (default; the models were trained y-up), +z for z-up scans (LiDAR, "
+           "Blender, most photogrammetry), or -z, +x, -x, -y (write --up=-z); meshes are still written in the "
+           "file's own axes")
+
 
 def _positive_float(text: str) -> float:
     value = float(text)
@@ -39,6 +43,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from .core.events import Finished, FitProgress, LevelMesh
     from .core.session import ReconstructionSession, Settings
     from .data.io import load_input, write_mesh
+    from .data.orientation import parse_up, reorient
 
     out = Path(args.out)
     settings = Settings(model=args.model, checkpoint=args.checkpoint, resolution0=args.resolution0,
@@ -46,9 +51,12 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
                         seconds=args.seconds, seed=args.seed)
     settings.validate()
     check_output_path(out)
-    data = load_input(args.input)
+    up = parse_up(args.up)
+    data = reorient(load_input(args.input), up)
     for notice in data.notices:
         log.info("%s", notice)
+    if up != "+y":
+        log.info("turned so that the file's %s axis is up; the mesh is written in the file's axes", up)
     session = ReconstructionSession(data, settings)
     final = None
     stats: dict = {}
@@ -137,6 +145,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=_positive_float, default=30.0, help="SIREN / ReLU fitting time")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stats-json", help="write timings and counts to this JSON file")
+    p.add_argument("--up", default="+y", help=UP_HELP)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_reconstruct)
 
@@ -159,6 +168,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--preset", help="classroom preset name (see resources/presets)")
     p.add_argument("--screenshot", help="save a PNG of the window when all work is done")
     p.add_argument("--exit-when-done", action="store_true")
+    p.add_argument("--up", default="+y", help=UP_HELP)
     p.set_defaults(func=cmd_gui)
 
     _add_module_commands(sub, command)

@@ -175,3 +175,28 @@ def test_ui_stays_responsive_during_reconstruction(window, qtbot, sphere_file):
     # rendering is timed apart: llvmpipe under Xvfb on a shared CPU is slow to draw and composite
     assert meter.max_stall_ms < 100, (f"UI thread blocked for {meter.max_stall_ms:.0f} ms "
                                       f"(longest gap {meter.max_raw_ms:.0f} ms, rendering {meter.max_render_ms:.0f} ms)")
+
+
+def test_up_axis_turns_the_scan_and_exports_in_the_file_axes(window, qtbot, box_mesh_file, tmp_path):
+    import trimesh
+
+    from implicit_studio.data.orientation import UP_ROTATIONS
+
+    with qtbot.waitSignal(window.idle, timeout=RUN_TIMEOUT_MS):
+        drop(window, box_mesh_file)
+    as_is = np.ptp(window.model.data.points, axis=0)
+    assert window.input_panel.up.isEnabled()
+    with qtbot.waitSignal(window.idle, timeout=RUN_TIMEOUT_MS):
+        window.input_panel.set_up("+z")              # the box's z side (0.5) now stands along y
+    data = window.model.data
+    assert np.allclose(np.ptp(data.points, axis=0), as_is[[0, 2, 1]], atol=1e-6)
+    assert np.allclose(np.ptp(data.gt_mesh.vertices, axis=0), as_is[[0, 2, 1]], atol=0.02)
+    assert window.grid.views[0].n_faces > 0 and window.model.path == str(box_mesh_file)
+    out = tmp_path / "turned.ply"
+    task = window.model.export(0, str(out))
+    with qtbot.waitSignal(task.finished, timeout=10_000):
+        pass
+    # exported in the file's own axes: the shown mesh turned back by hand, then into user units
+    unit = window.model.runs[0].final.vertices @ UP_ROTATIONS["+z"]
+    expected = window.model.loaded.normalization.to_user(unit)
+    assert np.allclose(trimesh.load(out, process=False).vertices, expected, atol=1e-5)

@@ -71,6 +71,19 @@ def test_learned_model_with_checkpoint(tmp_path, torus_ply):
     assert "Traceback" not in r.stderr
 
 
+@pytest.mark.parametrize("up", ["z", "-x"])
+def test_up_axis_turns_the_scan_for_the_model_and_the_mesh_back(tmp_path, torus_ply, up):
+    """The shipped convonet-grid on a torus told its up is z or -x: the mesh lands on the torus in user units."""
+    path, mesh = torus_ply
+    out = tmp_path / "o.ply"
+    r = cli("reconstruct", path, f"--up={up}", "--out", out, "--levels", "1")
+    assert r.returncode == 0, r.stderr
+    result = trimesh.load(out)
+    assert np.allclose(result.bounds, mesh.bounds, atol=0.4)      # the torus is 8 x 8 x 2 units
+    m = json.loads(cli("evaluate", out, path, "--json").stdout)
+    assert m["iou"] > 0.6
+
+
 def test_evaluate_reference_spheres(tmp_path):
     gt = trimesh.creation.icosphere(subdivisions=3, radius=0.40)
     pred = trimesh.creation.icosphere(subdivisions=3, radius=0.42)
@@ -93,6 +106,7 @@ def test_evaluate_reference_spheres(tmp_path):
     (["evaluate", "missing.ply", "{torus}"], "missing.ply"),
     (["reconstruct", "{torus}", "--model", "siren", "--out", "dossier absent ü/o.ply"], "dossier absent ü"),
     (["evaluate", "{torus}", "vérité absente.ply"], "vérité absente.ply"),
+    (["reconstruct", "{torus}", "--up", "w", "--out", "o.ply"], "unknown up axis 'w'"),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, torus_ply, args, message):
     (tmp_path / "empty.xyz").write_text("")

@@ -1,7 +1,8 @@
-"""The ONet normalisation: centre at the bounding-box centre, longest side 1.
+"""The ONet normalisation: centre at the bounding-box centre, longest side 1, y up.
 
 Models work in this unit frame (the padded box is [-0.55, 0.55]^3); results are
-mapped back to the user's own coordinates and units on export.
+mapped back to the user's own coordinates and units on export. A scan whose up axis is
+not +y gets a rotation too (``data.orientation``).
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Normalization:
-    """Maps user coordinates to the unit frame: ``unit = (user - center) / scale``.
+    """Maps user coordinates to the unit frame: ``unit = rotation @ (user - center) / scale``.
 
     center : (3,) float64, the bounding-box centre in user coordinates
     scale : float, the longest bounding-box side in user units (1.0 = identity)
+    rotation : (3, 3) float64 proper rotation, or None for none (the user's axes are kept)
     """
 
     center: np.ndarray
     scale: float
+    rotation: np.ndarray | None = None
 
     @classmethod
     def identity(cls) -> "Normalization":
@@ -37,8 +40,10 @@ class Normalization:
 
     def to_unit(self, points: np.ndarray) -> np.ndarray:
         """(N, 3) user coordinates -> (N, 3) float32 unit-frame coordinates."""
-        return ((np.asarray(points, dtype=np.float64) - self.center) / self.scale).astype(np.float32)
+        unit = (np.asarray(points, dtype=np.float64) - self.center) / self.scale
+        return (unit if self.rotation is None else unit @ self.rotation.T).astype(np.float32)
 
     def to_user(self, points: np.ndarray) -> np.ndarray:
         """(N, 3) unit-frame coordinates -> (N, 3) float64 user coordinates."""
-        return np.asarray(points, dtype=np.float64) * self.scale + self.center
+        unit = np.asarray(points, dtype=np.float64)
+        return (unit if self.rotation is None else unit @ self.rotation) * self.scale + self.center

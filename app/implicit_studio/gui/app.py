@@ -71,9 +71,11 @@ def run_gui(args) -> int:
     """
     from PySide6.QtCore import QTimer
 
+    from ..data.orientation import parse_up
     from .main_window import MainWindow
     from .presets import get_preset
 
+    up = parse_up(args.up)
     app = qt_application()
     unattended = bool(args.exit_when_done)
     window = MainWindow(interactive=not unattended)
@@ -104,6 +106,7 @@ def run_gui(args) -> int:
         # let the last frame render before grabbing the window
         window.idle.connect(lambda: QTimer.singleShot(400, finish))
         window.model.load_failed.connect(failed_to_load)
+    window.input_panel.set_up(up)
     if args.model:
         window.model_panel.set_model(args.model)
     if args.compare:

@@ -5,9 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QGroupBox, QLabel, QVBoxLayout
+from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QVBoxLayout
+
+from ..data.orientation import UP_AXES
+
+UP_LABELS = {"+y": "+y (as trained)", "+z": "+z (z-up scan)"}
 
 
 def image_pixmap(image: np.ndarray, size: int = 160) -> QPixmap:
@@ -32,7 +36,13 @@ def describe_input(data) -> str:
 
 
 class InputPanel(QGroupBox):
-    """Shows the loaded input; ``show_loading`` while a file is parsed in the background."""
+    """Shows the loaded input; ``show_loading`` while a file is parsed in the background.
+
+    The Up axis box says which of the file's axes points up; ``up_changed`` carries the
+    choice ("+y", "+z", ...) so the scan can be turned upright for the models.
+    """
+
+    up_changed = Signal(str)
 
     def __init__(self, parent=None):
         super().__init__("Input", parent)
@@ -44,10 +54,25 @@ class InputPanel(QGroupBox):
         self.thumbnail = QLabel()
         self.thumbnail.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.thumbnail.hide()
+        self.up = QComboBox()
+        for up in UP_AXES:
+            self.up.addItem(UP_LABELS.get(up, up), up)
+        self.up.setToolTip("Which axis of the file points up. The models were trained on upright shapes "
+                           "(y up);\nchoose +z for z-up scans (LiDAR, Blender, photogrammetry). "
+                           "Exports keep the file's axes.")
+        self.up.currentIndexChanged.connect(lambda _: self.up_changed.emit(self.up.currentData()))
+        form = QFormLayout()
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow("Up axis", self.up)
         layout = QVBoxLayout(self)
         layout.addWidget(self.name)
         layout.addWidget(self.details)
+        layout.addLayout(form)
         layout.addWidget(self.thumbnail)
+
+    def set_up(self, up: str) -> None:
+        """Select ``up`` (one of UP_AXES), emitting ``up_changed`` if it is new."""
+        self.up.setCurrentIndex(self.up.findData(up))
 
     def show_loading(self, path: str) -> None:
         self.details.setText(f"loading {Path(path).name} ...")
@@ -56,6 +81,7 @@ class InputPanel(QGroupBox):
         self.name.setText(Path(path).name)
         self.name.setToolTip(str(path))
         self.details.setText(describe_input(data))
+        self.up.setEnabled(data.points is not None)
         if data.image is not None:
             self.thumbnail.setPixmap(image_pixmap(data.image))
             self.thumbnail.show()

@@ -188,6 +188,7 @@ class MainWindow(QMainWindow):
         m.run_failed.connect(self._on_run_failed)
         m.metrics_ready.connect(self.metrics.set_metrics)
         m.all_done.connect(self._on_all_done)
+        self.input_panel.up_changed.connect(m.set_up)
         self.model_panel.reconstruct_requested.connect(self.reconstruct)
         self.model_panel.cancel_requested.connect(m.cancel)
         self.fit_panel.pause_requested.connect(m.pause)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from ..data.orientation import reorient
 from .representations import REPRESENTATIONS
 from .workers import MeshPayload, SessionThread, TaskThread
 
@@ -58,7 +59,9 @@ class StudioModel(QObject):
         super().__init__(parent)
         self.settings = settings          # the Settings template; ``model`` is replaced per run
         self.store = ModelStore()
-        self.data = None
+        self.data = None                  # the input as the models see it: ``loaded`` turned to ``up``
+        self.loaded = None                # the input as the file has it
+        self.up = "+y"
         self.path: str | None = None
         self.runs: list[Run] = []
         self._threads: set = set()
@@ -79,10 +82,22 @@ class StudioModel(QObject):
     def _on_loaded(self, path: str, data) -> None:
         if self.closed:
             return          # the file finished parsing while the window was closing
+        self.loaded, self.path = data, path
+        self._show_input()
+
+    def set_up(self, up: str) -> None:
+        """Turn the input so that its axis ``up`` points up (this and later files)."""
+        if up == self.up:
+            return
+        self.up = up
+        if self.loaded is not None and not self.closed:
+            self._show_input()
+
+    def _show_input(self) -> None:
         self.cancel()
-        self.data, self.path = data, path
+        self.data = reorient(self.loaded, self.up)
         self.runs = []
-        self.input_changed.emit(data)
+        self.input_changed.emit(self.data)
 
     # --- runs ---------------------------------------------------------------------------
     def reconstruct(self, models: list[str]) -> None:
