@@ -1,7 +1,7 @@
 """Print the README's quality table (markdown) from the shipped model cards and benchmark JSONs.
 
     python scripts/quality_table.py benchmarks/results/quality-poisson-full.json \
-        benchmarks/results/quality-poisson-siren.json
+        benchmarks/results/quality-siren-8.json
 
 Learned rows come from ``checkpoints/NAME.json`` (metrics written by ship_checkpoint.py);
 baseline rows (screened Poisson, SIREN) from the JSONs of ``implicit-studio benchmark quality``,
