@@ -185,7 +185,7 @@ def test_up_axis_turns_the_scan_and_exports_in_the_file_axes(window, qtbot, box_
     with qtbot.waitSignal(window.idle, timeout=RUN_TIMEOUT_MS):
         drop(window, box_mesh_file)
     as_is = np.ptp(window.model.data.points, axis=0)
-    assert window.input_panel.up.isEnabled()
+    assert window.input_panel.up_row.isVisible()
     with qtbot.waitSignal(window.idle, timeout=RUN_TIMEOUT_MS):
         window.input_panel.set_up("+z")              # the box's z side (0.5) now stands along y
     data = window.model.data

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
-from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QVBoxLayout
+from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from ..data.orientation import UP_AXES
 
@@ -61,13 +61,14 @@ class InputPanel(QGroupBox):
                            "(y up);\nchoose +z for z-up scans (LiDAR, Blender, photogrammetry). "
                            "Exports keep the file's axes.")
         self.up.currentIndexChanged.connect(lambda _: self.up_changed.emit(self.up.currentData()))
-        form = QFormLayout()
+        self.up_row = QWidget()            # hidden for images: they have no axes to turn
+        form = QFormLayout(self.up_row)
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Up axis", self.up)
         layout = QVBoxLayout(self)
         layout.addWidget(self.name)
         layout.addWidget(self.details)
-        layout.addLayout(form)
+        layout.addWidget(self.up_row)
         layout.addWidget(self.thumbnail)
 
     def set_up(self, up: str) -> None:
@@ -81,7 +82,7 @@ class InputPanel(QGroupBox):
         self.name.setText(Path(path).name)
         self.name.setToolTip(str(path))
         self.details.setText(describe_input(data))
-        self.up.setEnabled(data.points is not None)
+        self.up_row.setVisible(data.points is not None)
         if data.image is not None:
             self.thumbnail.setPixmap(image_pixmap(data.image))
             self.thumbnail.show()
