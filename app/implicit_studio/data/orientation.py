@@ -51,10 +51,10 @@ def reorient(data: InputData, up: str) -> InputData:
     Points, normals and the ground-truth mesh are rotated in the unit frame (the rotation
     keeps the bounding box centred, so centre and scale stay valid); images are left alone.
     """
-    up = parse_up(up)
-    if data.kind != "points" or up == current_up(data):
+    up, now = parse_up(up), current_up(data)
+    if data.kind != "points" or up == now:
         return data
-    turn = UP_ROTATIONS[up] @ UP_ROTATIONS[current_up(data)].T      # from the current frame to the new
+    turn = UP_ROTATIONS[up] @ UP_ROTATIONS[now].T      # from the current frame to the new
 
     def turned(a: np.ndarray | None) -> np.ndarray | None:
         return None if a is None else (a @ turn.T).astype(a.dtype)
