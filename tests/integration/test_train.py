@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from implicit_studio.core.errors import CheckpointError
+from implicit_studio.core.errors import CheckpointError, InputError
 from implicit_studio.core.events import LevelMesh
 from implicit_studio.core.registry import get_spec
 from implicit_studio.core.session import ReconstructionSession, Settings
@@ -85,3 +85,23 @@ def test_init_starts_a_new_run_from_trained_weights(tiny_data, tmp_path):
     with pytest.raises(CheckpointError, match="checkpoint of 'convonet-3plane', not of 'onet-pointcloud'"):
         train(TrainOptions(**{**base, "model": "onet-pointcloud"}, out=str(tmp_path / "x"), total_steps=1,
                            init=str(first / "last.safetensors")))
+
+
+def test_init_can_widen_the_unet_of_trained_weights(tiny_data, tmp_path):
+    first = tmp_path / "first"
+    base = dict(model="convonet-3plane", data=str(tiny_data), batch_size=2, n_queries=256, val_shapes=1, warmup=2)
+    train(TrainOptions(out=str(first), total_steps=2, val_every=2, **base))
+    start, _ = load_checkpoint(first / "last.safetensors", expected_model="convonet-3plane")
+    filters = start.cfg.unet_filters
+    wide = tmp_path / "wide"
+    train(TrainOptions(out=str(wide), total_steps=2, val_every=2, init=str(first / "last.safetensors"),
+                       widen_unet=2 * filters, **base))
+    model, card = load_checkpoint(wide / "last.safetensors", expected_model="convonet-3plane")
+    assert model.cfg.unet_filters == 2 * filters
+    assert model.encoder.unet.down[0][0].out_channels == 2 * filters
+    assert card["init_from"]["widened_unet_filters"] == [filters, 2 * filters]
+    with pytest.raises(InputError, match="give --init too"):
+        train(TrainOptions(out=str(tmp_path / "x"), total_steps=1, widen_unet=64, **base))
+    with pytest.raises(InputError, match="already has"):
+        train(TrainOptions(out=str(tmp_path / "y"), total_steps=1, init=str(wide / "last.safetensors"),
+                           widen_unet=filters, **base))

@@ -27,6 +27,8 @@ from safetensors.torch import load_file, save_file
 
 from ..core.errors import InputError
 from ..core.registry import get_spec
+from ..models.convonet import ConvONet
+from ..models.widen import widened
 from .batchnorm import batchnorm_layers, recalibrated
 from .checkpoint import load_checkpoint, save_checkpoint
 from .plot import plot_curves
@@ -56,6 +58,16 @@ class TrainOptions:
     mirror: bool = False        # also train on shapes mirrored left-right (x -> -x, images flipped)
     device: str = "auto"
     init: str | None = None     # a fresh run starts from these weights (a shipped checkpoint)
+    widen_unet: int | None = None   # with init: first widen a ConvONet's U-Net to this many filters
+
+
+def widen_for_init(model: torch.nn.Module, filters: int) -> torch.nn.Module:
+    """``model`` with its U-Net widened to ``filters`` (same function), or a one-line error."""
+    if not isinstance(model, ConvONet):
+        raise InputError("--widen-unet applies to ConvONet models only")
+    if filters < model.cfg.unet_filters:
+        raise InputError(f"--widen-unet {filters}: the U-Net already has {model.cfg.unet_filters} filters")
+    return widened(model, filters)
 
 
 def _dist_info() -> tuple[int, int]:
@@ -197,9 +209,14 @@ def train(opts: TrainOptions) -> dict:
         state = {"step": 0, "wall_s": 0.0, "best_iou": -1.0, "options": asdict(opts)}
         if opts.init:
             model, init_card = load_checkpoint(Path(opts.init), expected_model=spec.name, device=device)
-            cfg = model.cfg
             state["init"] = {"checkpoint": Path(opts.init).name, "steps": int(init_card.get("steps", 0)),
                              "wall_time_s": float(init_card.get("wall_time_s", 0.0))}
+            if opts.widen_unet:
+                state["init"]["widened_unet_filters"] = [model.cfg.unet_filters, opts.widen_unet]
+                model = widen_for_init(model, opts.widen_unet)
+            cfg = model.cfg
+        elif opts.widen_unet:
+            raise InputError("--widen-unet widens the weights given by --init: give --init too")
         else:
             model = cfg.build().to(device)
     model.train()
@@ -321,6 +338,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--init", metavar="CHECKPOINT",
                         help="start a new run from these weights (validated first: the score to beat)")
+    parser.add_argument("--widen-unet", type=int, metavar="FILTERS",
+                        help="with --init: widen a ConvONet's U-Net to FILTERS first-stage channels, keeping "
+                             "what it computes (new channels start with zero outgoing weights)")
     parser.add_argument("--max-minutes", type=float, default=d.max_minutes, help="stop this chunk after so long")
     # run settings default to None: a fresh run takes TrainOptions' defaults, a resumed one its own
     parser.add_argument("--size", choices=["cpu", "paper"], help=f"model size (default {d.size})")
@@ -350,6 +370,7 @@ def resolve_options(args: argparse.Namespace) -> TrainOptions:
     settings = {k: given.get(k, base[k]) for k in RUN_SETTINGS}
     return TrainOptions(model=args.model, data=args.data, out=args.out, resume=args.resume,
                         max_minutes=args.max_minutes, device=args.device, init=getattr(args, "init", None),
+                        widen_unet=getattr(args, "widen_unet", None),
                         **settings)
 
 
