@@ -42,6 +42,6 @@ def test_blocking_slot_is_a_stall_and_painting_is_timed_apart(qtbot):
     qtbot.wait(100)
     meter.stop()
     assert meter.max_render_ms >= 140
-    assert painted < 100
+    assert painted < 140                  # counted, the 150 ms paint would read >= 150; the slack absorbs a busy machine
     assert meter.max_stall_ms >= 140
     assert meter.max_raw_ms >= meter.max_stall_ms
