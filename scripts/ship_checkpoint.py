@@ -75,7 +75,10 @@ def model_card_md(name: str, card: dict) -> str:
         f"# {name}", "",
         f"- steps: {card['steps']}, wall time: {card['wall_time_s'] / 60:.1f} min on {card['hardware']}",
         *([f"- continued from {card['init_from']['checkpoint']} ({card['init_from']['steps']} steps, "
-           f"{card['init_from']['wall_time_s'] / 60:.1f} min) with a fresh optimiser; the curves show this last run"]
+           f"{card['init_from']['wall_time_s'] / 60:.1f} min) with a fresh optimiser"
+           + ("; its U-Net widened from {} to {} filters first, computing the same function".format(
+               *card["init_from"]["widened_unet_filters"]) if "widened_unet_filters" in card["init_from"] else "")
+           + "; the curves show this last run"]
           if card.get("init_from") else []),
         f"- config (CPU size): `{json.dumps(card['config'])}`",
         f"- data: {card['data']['source']}; splits {card['data']['splits']}; held-out categories "

@@ -95,11 +95,11 @@ def test_init_can_widen_the_unet_of_trained_weights(tiny_data, tmp_path):
     filters = start.cfg.unet_filters
     wide = tmp_path / "wide"
     train(TrainOptions(out=str(wide), total_steps=2, val_every=2, init=str(first / "last.safetensors"),
-                       widen_unet=2 * filters, **base))
+                       widen_unet=filters + 8, **base))
     model, card = load_checkpoint(wide / "last.safetensors", expected_model="convonet-3plane")
-    assert model.cfg.unet_filters == 2 * filters
-    assert model.encoder.unet.down[0][0].out_channels == 2 * filters
-    assert card["init_from"]["widened_unet_filters"] == [filters, 2 * filters]
+    assert model.cfg.unet_filters == filters + 8
+    assert model.encoder.unet.down[0][0].out_channels == filters + 8
+    assert card["init_from"]["widened_unet_filters"] == [filters, filters + 8]
     with pytest.raises(InputError, match="give --init too"):
         train(TrainOptions(out=str(tmp_path / "x"), total_steps=1, widen_unet=64, **base))
     with pytest.raises(InputError, match="already has"):

@@ -63,7 +63,7 @@ MODELS: dict[str, ModelSpec] = {
             "Local features on three axis-aligned planes with a 2D U-Net; keeps local detail and is "
             "the fastest to mesh on a CPU. Wants upright, axis-aligned input: a tilted or yawed scan "
             "loses detail (prefer the 3D grid then).",
-            ConvONetConfig("3plane", reso=64, unet_depth=4, unet_filters=16),
+            ConvONetConfig("3plane", reso=64, unet_depth=4, unet_filters=32),
             ConvONetConfig("3plane", reso=64, unet_depth=4, unet_filters=32),
         ),
         ModelSpec(
