@@ -56,6 +56,8 @@ def test_narrowing_is_refused():
         widen_unet(UNet(3, 3, depth=2, filters=8, dims=2), 4)
 
 
-def test_only_convonets_can_be_widened_from_the_command_line():
+def test_only_convonets_can_be_widened_from_the_command_line_within_bounds():
     with pytest.raises(InputError, match="ConvONet models only"):
         widen_for_init(get_spec("onet-pointcloud").config("cpu").build(), 64)
+    with pytest.raises(InputError, match="at most 256 filters"):
+        widen_for_init(ConvONetConfig(kind="3plane", reso=16, unet_depth=2, unet_filters=4).build(), 100000)

@@ -61,12 +61,17 @@ class TrainOptions:
     widen_unet: int | None = None   # with init: first widen a ConvONet's U-Net to this many filters
 
 
+MAX_UNET_FILTERS = 256
+
+
 def widen_for_init(model: torch.nn.Module, filters: int) -> torch.nn.Module:
     """``model`` with its U-Net widened to ``filters`` (same function), or a one-line error."""
     if not isinstance(model, ConvONet):
         raise InputError("--widen-unet applies to ConvONet models only")
     if filters < model.cfg.unet_filters:
         raise InputError(f"--widen-unet {filters}: the U-Net already has {model.cfg.unet_filters} filters")
+    if filters > MAX_UNET_FILTERS:
+        raise InputError(f"--widen-unet {filters}: at most {MAX_UNET_FILTERS} filters (the paper uses 32)")
     return widened(model, filters)
 
 
