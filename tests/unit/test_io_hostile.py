@@ -14,6 +14,7 @@ import struct
 import tempfile
 import time
 import tracemalloc
+import warnings
 import zipfile
 import zlib
 from pathlib import Path
@@ -250,6 +251,17 @@ def test_nan_rows_are_dropped_with_notice(tmp_path):
     points, _, notices = io.read_point_cloud(path)
     assert len(points) == 13 and np.isfinite(points).all()
     assert notices == ["dropped 2 of 15 points with NaN or Inf values"]
+
+
+def test_rows_beyond_float32_are_dropped_with_notice(tmp_path):
+    path = write(tmp_path / "big.xyz", rows(10) + "1e300 0 0\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")            # no overflow on the cast to float32
+        points, _, notices = io.read_point_cloud(path)
+    assert len(points) == 10 and np.isfinite(points).all()
+    assert notices == ["dropped 1 of 11 points with coordinates beyond the 32-bit float range (about 3.4e38)"]
+    with pytest.raises(InputError, match="every point has a coordinate beyond"):
+        io.read_point_cloud(write(tmp_path / "all.xyz", "1e300 0 0\n2 -1e39 0\n" * 5))
 
 
 def test_ply_named_xyz_is_sniffed(tmp_path):
