@@ -101,14 +101,16 @@ def read_point_cloud(
     p = _check_file(path)
     fmt, notices = _detect(p)
     points, normals, notices = _read_points(p, fmt, notices, max_points, rng)
-    fits = (np.abs(points) <= np.finfo(np.float32).max).all(axis=1)
+    with np.errstate(over="ignore"):
+        single = points.astype(np.float32)
+    fits = np.isfinite(single).all(axis=1)
     if not fits.all():
         if not fits.any():
             raise InputError(f"{p}: every point has a coordinate beyond the 32-bit float range (about 3.4e38)")
         notices.append(f"dropped {int((~fits).sum())} of {len(points)} points with coordinates beyond the "
                        "32-bit float range (about 3.4e38)")
-        points, normals = points[fits], (normals[fits] if normals is not None else None)
-    return points.astype(np.float32), normals, notices
+        single, normals = single[fits], (normals[fits] if normals is not None else None)
+    return single, normals, notices
 
 
 def read_mesh(path: str | os.PathLike, allow_empty: bool = False):
