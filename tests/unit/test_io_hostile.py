@@ -262,6 +262,11 @@ def test_rows_beyond_float32_are_dropped_with_notice(tmp_path):
     assert notices == ["dropped 1 of 11 points with coordinates beyond the 32-bit float range (about 3.4e38)"]
     with pytest.raises(InputError, match="every point has a coordinate beyond"):
         io.read_point_cloud(write(tmp_path / "all.xyz", "1e300 0 0\n2 -1e39 0\n" * 5))
+    # what is left after dropping them is held to the same rules as any cloud
+    with pytest.raises(InputError, match="only 7 finite points; at least 8 are needed"):
+        io.read_point_cloud(write(tmp_path / "few.xyz", rows(7) + "1e300 0 0\n" * 3))
+    with pytest.raises(InputError, match="all 8 points are identical"):
+        io.read_point_cloud(write(tmp_path / "same.xyz", "1 2 3\n" * 8 + "1e300 0 0\n"))
 
 
 def test_ply_named_xyz_is_sniffed(tmp_path):

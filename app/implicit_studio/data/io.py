@@ -110,6 +110,8 @@ def read_point_cloud(
         notices.append(f"dropped {int((~fits).sum())} of {len(points)} points with coordinates beyond the "
                        "32-bit float range (about 3.4e38)")
         single, normals = single[fits], (normals[fits] if normals is not None else None)
+        _check_count(p, len(single), int((~fits).sum()))       # what is left must still be a shape
+        _check_extent(p, single)
     return single, normals, notices
 
 
