@@ -72,8 +72,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     if final is None or len(final.faces) == 0:
         from .core.errors import InputError
 
-        raise InputError(f"{args.input}: the model found no surface (empty mesh); "
-                         "try another --threshold or model")
+        reason = stats.get("empty", f"{settings.model} found no surface")
+        raise InputError(f"{args.input}: {reason}")
     write_mesh(out, data.normalization.to_user(final.vertices), final.faces)
     stats.update(out=str(out), faces=len(final.faces), vertices=len(final.vertices),
                  first_mesh_s=stats["levels"][0]["t_s"], final_mesh_s=stats["levels"][-1]["t_s"],

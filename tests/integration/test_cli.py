@@ -71,6 +71,23 @@ def test_learned_model_with_checkpoint(tmp_path, torus_ply):
     assert "Traceback" not in r.stderr
 
 
+def test_empty_mesh_is_one_line_naming_a_threshold_that_works(tmp_path, torus_ply):
+    spec = get_spec("onet-pointcloud")
+    cfg = spec.config("cpu")
+    ckpt = tmp_path / "w.safetensors"
+    save_checkpoint(ckpt, spec.name, cfg.build(), cfg)
+    out = tmp_path / "o.ply"
+    args = ("reconstruct", torus_ply[0], "--model", spec.name, "--checkpoint", ckpt, "--out", out,
+            "--resolution0", "16", "--levels", "1", "--quiet")
+    r = cli(*args, "--threshold", "0.9999")
+    assert r.returncode == 2 and not out.exists()
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "found no surface at threshold 0.9999" in lines[0], r.stderr
+    assert "Traceback" not in r.stderr
+    hint = lines[0].rsplit("to ", 1)[1].rstrip(")")
+    assert cli(*args, "--threshold", hint).returncode == 0 and out.exists()
+
+
 @pytest.mark.parametrize("up", ["z", "-x"])
 def test_up_axis_turns_the_scan_for_the_model_and_the_mesh_back(tmp_path, torus_ply, up):
     """The shipped convonet-grid on a torus told its up is z or -x: the mesh lands on the torus in user units."""

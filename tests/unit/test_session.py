@@ -145,3 +145,34 @@ def test_bad_settings(bad, torus_cloud, tmp_path):
     settings = Settings(**{"model": "siren", **bad})
     with pytest.raises(InputError):
         ReconstructionSession(_cloud(torus_cloud[0]), settings)
+
+
+def test_empty_mesh_says_why_and_which_threshold_gives_a_surface(tmp_path, torus_cloud):
+    ckpt = _random_checkpoint(tmp_path, "onet-pointcloud")
+
+    def final_run(threshold):
+        settings = Settings(model="onet-pointcloud", checkpoint=str(ckpt), resolution0=16, levels=1,
+                            threshold=threshold)
+        events = list(ReconstructionSession(_cloud(torus_cloud[0]), settings).run())
+        return [e for e in events if isinstance(e, LevelMesh)][-1], events[-1].stats
+
+    mesh, stats = final_run(0.9999)
+    assert len(mesh.faces) == 0
+    message = stats["empty"]
+    assert message.startswith("onet-pointcloud found no surface at threshold 0.9999: its highest occupancy is ") and "\n" not in message
+    hint = float(message.rsplit("to ", 1)[1].rstrip(")"))
+    mesh, stats = final_run(hint)
+    assert len(mesh.faces) > 0 and "empty" not in stats
+
+
+def test_empty_mesh_message_for_fields_without_any_inside(tmp_path, torus_cloud):
+    ckpt = _random_checkpoint(tmp_path, "onet-pointcloud")
+    learned = ReconstructionSession(_cloud(torus_cloud[0]), Settings(model="onet-pointcloud", checkpoint=str(ckpt)))
+    learned.threshold, learned.iso = 0.5, 0.0
+    assert "highest occupancy anywhere is 0.000" in learned.empty_surface_message(-60.0)
+    assert "no threshold gives a shape" in learned.empty_surface_message(-6.0)
+    assert "gave no finite values" in learned.empty_surface_message(float("nan"))
+    fitted = ReconstructionSession(_cloud(torus_cloud[0]), Settings(model="siren"))
+    fitted.threshold, fitted.iso = 0.0, 0.0
+    assert fitted.empty_surface_message(-0.05).endswith("the smallest distance it reached is 0.050")
+    assert "removed as floaters" in fitted.empty_surface_message(0.1)

@@ -215,8 +215,30 @@ class ReconstructionSession:
                                         "field_s": lv.field_seconds, "marching_s": lv.marching_seconds,
                                         "vertices": len(vertices), "faces": len(faces),
                                         "floaters_removed": floaters})
+            final = not preview and lv.level == levels
+            if final and len(faces) == 0:
+                stats["empty"] = self.empty_surface_message(lv.peak)
             yield LevelMesh(lv.level, levels, lv.resolution, vertices, faces, lv.evaluations, now,
-                            final=not preview and lv.level == levels, preview=preview, fit_step=fit_step)
+                            final=final, preview=preview, fit_step=fit_step)
+
+    def empty_surface_message(self, peak: float) -> str:
+        """One line saying why the final mesh is empty, given the largest field value ``peak``
+        on the grid, and which threshold would give a surface."""
+        name = self.spec.name
+        if math.isnan(peak):
+            return f"{name} gave no finite values on this input"
+        if peak > self.iso:        # a fitted surface existed, but every piece was away from the input
+            return f"{name}'s surface lay entirely away from the input points and was removed as floaters"
+        if self.spec.learned:
+            best = 1.0 / (1.0 + math.exp(-peak)) if peak > -50 else 0.0
+            if best < 0.02:
+                return (f"{name} found no surface: its highest occupancy anywhere is {best:.3f}, "
+                        "so no threshold gives a shape; try another model")
+            hint = max(0.01, math.floor(best * 80) / 100)
+            return (f"{name} found no surface at threshold {self.threshold:g}: its highest occupancy "
+                    f"is {best:.2f}; lower the threshold (e.g. to {hint:.2f})")
+        return (f"{name} found no surface at level {self.threshold:g}: the smallest distance "
+                f"it reached is {-peak:.3f}")
 
     def _locked_field(self, points: np.ndarray) -> np.ndarray:
         with self._model_lock:

@@ -364,17 +364,22 @@ class MainWindow(QMainWindow):
         elif isinstance(event, FitProgress):
             self.fit_panel.add(index, event)
         elif isinstance(event, Finished):
+            status = ("cancelled " if event.cancelled else "finished ") + run.model
             if event.cancelled:
                 view.set_caption("cancelled" + (f" ({view.caption.text()})" if run.mesh is not None else ""))
             elif run.model in REPRESENTATIONS and run.mesh is None:
                 view.set_caption(f"{view.n_points:,} points shown")
+            elif "empty" in event.stats:
+                view.set_caption(event.stats["empty"])
+                self.metrics.set_note(index, event.stats["empty"])
+                status = event.stats["empty"]
             elif run.model in MODELS:
                 total = event.stats.get("total_s", 0.0)
                 view.set_caption(view.caption.text().split(":")[0] + f" done in {total:.2f} s, "
                                  f"{view.n_faces:,} faces")
                 if self.model.data.gt_mesh is None:
                     self.metrics.set_note(index, "no ground truth (open a mesh to get metrics)")
-            self.statusBar().showMessage(("cancelled " if event.cancelled else "finished ") + run.model)
+            self.statusBar().showMessage(status)
 
     def _on_run_failed(self, index: int, message: str, user_error: bool) -> None:
         self.progress.on_failed(index)

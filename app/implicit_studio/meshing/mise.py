@@ -31,6 +31,7 @@ class MiseLevel:
     vertices : (V, 3) float32 in box coordinates
     faces : (F, 3) int64, outward oriented, watertight
     evaluations : cumulative number of field evaluations so far
+    peak : largest field value on this level's grid (evaluated or interpolated)
     """
 
     level: int
@@ -41,6 +42,7 @@ class MiseLevel:
     new_evaluations: int
     field_seconds: float
     marching_seconds: float
+    peak: float
 
 
 def _is_cancelled(cancel) -> bool:
@@ -176,7 +178,8 @@ def mise(
 def _level_mesh(level, res, values, threshold, box, total, new, field_seconds) -> MiseLevel:
     t0 = time.perf_counter()
     verts, faces = extract_mesh(values, threshold, box)
-    return MiseLevel(level, res, verts, faces, total, new, field_seconds, time.perf_counter() - t0)
+    return MiseLevel(level, res, verts, faces, total, new, field_seconds, time.perf_counter() - t0,
+                     float(values.max()))
 
 
 def dense_grid(
