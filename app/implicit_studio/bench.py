@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import os
 import platform
 import shutil
@@ -356,7 +355,7 @@ def field_throughput(field, repeats: int, batch: int, n: int = 65536) -> float:
 def time_learned(name: str, inputs: dict, repeats: int, tmp: Path, quick: bool) -> dict:
     """Figures of one learned model on the sample input (see the module docstring)."""
     from .core.registry import default_checkpoint, get_spec
-    from .core.session import ModelStore, Settings
+    from .core.session import ModelStore, Settings, sigmoid
 
     spec = get_spec(name)
     data = inputs["_image"] if spec.input_kind == "image" else inputs["_points"]
@@ -369,7 +368,7 @@ def time_learned(name: str, inputs: dict, repeats: int, tmp: Path, quick: bool) 
         threshold = None
         if shipped is None:
             values = cold["session"].dense(32)
-            threshold = 1.0 / (1.0 + math.exp(-float(np.quantile(values, 0.7))))
+            threshold = float(sigmoid(np.quantile(values, 0.7)))
         settings = Settings(model=name, checkpoint=str(checkpoint), threshold=threshold)
         runs = [run_session(data, settings, store) for _ in range(repeats)]
         fine = None if quick else [

@@ -106,6 +106,13 @@ def logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
 
+def sigmoid(x):
+    """The inverse of ``logit``: a logit (float or array of any shape) -> probability, same shape;
+    0.0 for logits too negative for exp, without an overflow warning."""
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-x))
+
+
 class ReconstructionSession:
     """Reconstruct a mesh from ``data`` with ``settings``; iterate ``run()`` for events."""
 
@@ -230,7 +237,7 @@ class ReconstructionSession:
         if peak > self.iso:        # a fitted surface existed, but every piece was away from the input
             return f"{name}'s surface lay entirely away from the input points and was removed as floaters"
         if self.spec.learned:
-            best = 1.0 / (1.0 + math.exp(-peak)) if peak > -50 else 0.0
+            best = float(sigmoid(peak))
             if best < 0.02:
                 return (f"{name} found no surface: its highest occupancy anywhere is {best:.3f}, "
                         "so no threshold gives a shape; try another model")
@@ -331,7 +338,7 @@ def slice_values(field: Callable[[np.ndarray], np.ndarray], axis: int, position:
     pts[:, rest[0]] = u.ravel()
     pts[:, rest[1]] = v.ravel()
     values = field(pts).reshape(resolution, resolution)
-    return -values if sdf else 1.0 / (1.0 + np.exp(-values))
+    return -values if sdf else sigmoid(values)
 
 
 def subsample(points: np.ndarray, n: int, seed: int) -> np.ndarray:
