@@ -104,13 +104,14 @@ def read_point_cloud(
     with np.errstate(over="ignore"):
         single = points.astype(np.float32)
     fits = np.isfinite(single).all(axis=1)
-    if not fits.all():
-        if not fits.any():
+    dropped = int((~fits).sum())
+    if dropped:
+        if dropped == len(fits):
             raise InputError(f"{p}: every point has a coordinate beyond the 32-bit float range (about 3.4e38)")
-        notices.append(f"dropped {int((~fits).sum())} of {len(points)} points with coordinates beyond the "
+        notices.append(f"dropped {dropped} of {len(points)} points with coordinates beyond the "
                        "32-bit float range (about 3.4e38)")
         single, normals = single[fits], (normals[fits] if normals is not None else None)
-        _check_count(p, len(single), int((~fits).sum()))       # what is left must still be a shape
+        _check_count(p, len(single), dropped)       # what is left must still be a shape
         _check_extent(p, single)
     return single, normals, notices
 
