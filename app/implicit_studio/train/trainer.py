@@ -27,6 +27,7 @@ from safetensors.torch import load_file, save_file
 
 from ..core.errors import InputError
 from ..core.registry import get_spec
+from ..core.session import logit
 from ..models.convonet import ConvONet
 from ..models.widen import widened
 from .batchnorm import batchnorm_layers, recalibrated
@@ -128,7 +129,7 @@ def validation_iou(model, loader, input_kind: str, device: torch.device) -> tupl
     """Mean IoU of predicted vs true occupancy at the uniform points of each validation shape, at
     the best of ``OCCUPANCY_THRESHOLDS``; returns (IoU, that threshold)."""
     model.eval()
-    logits_t = torch.tensor([math.log(t / (1 - t)) for t in OCCUPANCY_THRESHOLDS], device=device)
+    logits_t = torch.tensor([logit(t) for t in OCCUPANCY_THRESHOLDS], device=device)
     ious = []
     for batch in loader:
         logits = model(batch["points"].to(device), model_inputs(batch, input_kind, device))
