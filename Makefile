@@ -40,7 +40,7 @@ test-fast: $(VENV)/.installed-test
 bench: venv
 	EXTRA_PKGS="libusb-1.0-0" bash scripts/system-deps.sh   # Open3D's wheel links libusb
 	$(BIN)/pip install -q -e ".[bench]"
-	$(BIN)/implicit-studio bench --json benchmarks/results/latest.json
+	$(BIN)/implicit-studio benchmark speed --json benchmarks/results/latest.json
 
 clean:
 	rm -rf $(VENV) build *.egg-info app/*.egg-info

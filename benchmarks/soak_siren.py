@@ -45,8 +45,8 @@ def sphere_cloud(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 
 def soak(minutes: float, every: float, model: str, size: str, points: int, tolerance_mb: float) -> dict:
     """Fit for ``minutes``, sampling RSS every ``every`` seconds; the figures as a dict."""
-    from implicit_studio.core.registry import get_spec
-    from implicit_studio.train.siren_fit import SdfFitter
+    from implicit_studio.engine.registry import get_spec
+    from implicit_studio.engine.fitting.siren_fit import SdfFitter
 
     fitter = SdfFitter(*sphere_cloud(points), get_spec(model).config(size))
     for _ in range(WARMUP_STEPS):

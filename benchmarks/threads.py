@@ -16,8 +16,8 @@ import time
 
 import torch
 
-from implicit_studio.bench import machine_info, matmul_gflops
-from implicit_studio.core.registry import get_spec
+from implicit_studio.evaluate.speed import machine_info, matmul_gflops
+from implicit_studio.engine.registry import get_spec
 
 MODELS = ("onet-pointcloud", "convonet-3plane", "convonet-grid")
 

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import trimesh
 
-from implicit_studio.data.io import write_mesh, write_point_cloud
-from implicit_studio.data.render import orbit_cameras, render_views
+from implicit_studio.io.files import write_mesh, write_point_cloud
+from implicit_studio.train.data.render import orbit_cameras, render_views
 
 log = logging.getLogger("make_samples")
 OUT = Path(__file__).resolve().parents[1] / "resources" / "samples"

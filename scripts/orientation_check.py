@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
-from implicit_studio.core.registry import get_spec
-from implicit_studio.data.dataset import load_shape
-from implicit_studio.data.inputs import InputData
-from implicit_studio.metrics import evaluate_against_samples
-from implicit_studio.quality import noisy_input, reconstruct, spread_ids
+from implicit_studio.engine.registry import get_spec
+from implicit_studio.train.data.dataset import load_shape
+from implicit_studio.io.inputs import InputData
+from implicit_studio.evaluate.metrics import evaluate_against_samples
+from implicit_studio.evaluate.quality import noisy_input, reconstruct, spread_ids
 
 
 def rotations(k: int) -> dict[str, np.ndarray]:

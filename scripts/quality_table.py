@@ -14,8 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from implicit_studio.core.defaults import DEFAULT_MODELS
-from implicit_studio.quality import metric_cells
+from implicit_studio.engine.settings import DEFAULT_MODELS
+from implicit_studio.evaluate.quality import metric_cells
 
 LEARNED = ("convonet-3plane", "convonet-grid", "onet-pointcloud", "onet-image")
 BASELINES = {"poisson": "screened Poisson (Open3D)", "siren": "SIREN, 60 s fit"}

@@ -16,9 +16,9 @@ import json
 import shutil
 from pathlib import Path
 
-from implicit_studio.core.registry import checkpoint_dir
-from implicit_studio.quality import choose_threshold, evaluate_split
-from implicit_studio.train.checkpoint import read_card
+from implicit_studio.engine.registry import checkpoint_dirs
+from implicit_studio.evaluate.quality import choose_threshold, evaluate_split
+from implicit_studio.engine.checkpoints import read_card
 from implicit_studio.train.trainer import OCCUPANCY_THRESHOLDS
 
 
@@ -49,7 +49,7 @@ def main() -> None:
     for split in ("test", "heldout"):
         res = evaluate_split(data, split, [name], args.shapes, 0, 60.0, seed=0, checkpoint=weights, threshold=threshold)
         metrics[split] = res.get(name)
-    out = checkpoint_dir()
+    out = checkpoint_dirs()[0]
     out.mkdir(exist_ok=True)
     shutil.copyfile(run / "best.safetensors", out / f"{name}.safetensors")
     card.update(threshold=threshold,

@@ -21,36 +21,25 @@ UP_HELP = ("the scan's up axis: +y (default; the models were trained y-up), +z f
            "file's own axes")
 
 
-def _positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, not {text}")
-    return value
-
-
-def check_output_path(out: Path) -> None:
-    """Refuse an output mesh path we could not write, before any work is done."""
-    from .core.errors import InputError
-    from .data.io import MESH_WRITE_EXTS
-
-    if out.suffix.lower() not in MESH_WRITE_EXTS:
-        raise InputError(f"{out}: unsupported mesh format {out.suffix or '(none)'}; use one of {', '.join(MESH_WRITE_EXTS)}")
-    if not out.parent.resolve().is_dir():
-        raise InputError(f"{out}: the folder {out.parent} does not exist")
+def _add_parameter(parser: argparse.ArgumentParser, param, kind: type) -> None:
+    """An option for a declared ``engine.settings.Parameter``; its range is checked by ``Settings.validate``."""
+    unit = f" {param.unit}" if param.unit else ""
+    parser.add_argument(f"--{param.name.replace('_', '-')}", type=kind, default=kind(param.default),
+                        help=f"{param.help} ({param.low:g}-{param.high:g}{unit}, default {param.default:g})")
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
-    from .core.events import Finished, FitProgress, LevelMesh
-    from .core.session import ReconstructionSession, Settings
-    from .data.io import load_input, write_mesh
-    from .data.orientation import parse_up, reorient
+    from .engine.events import Finished, FitProgress, LevelMesh
+    from .engine.session import ReconstructionSession, Settings
+    from .io.files import check_output, load_input, write_mesh
+    from .io.orientation import parse_up, reorient
 
     out = Path(args.out)
     settings = Settings(model=args.model, checkpoint=args.checkpoint, resolution0=args.resolution0,
                         levels=args.levels, threshold=args.threshold, device=args.device,
                         seconds=args.seconds, seed=args.seed)
     settings.validate()
-    check_output_path(out)
+    check_output(out)
     up = parse_up(args.up)
     data = reorient(load_input(args.input), up)
     for notice in data.notices:
@@ -70,7 +59,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         elif isinstance(event, Finished):
             stats = event.stats
     if final is None or len(final.faces) == 0:
-        from .core.errors import InputError
+        from .errors import InputError
 
         reason = stats.get("empty", f"{settings.model} found no surface")
         raise InputError(f"{args.input}: {reason}")
@@ -85,7 +74,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .metrics import evaluate_files, format_metrics
+    from .evaluate.metrics import evaluate_files, format_metrics
 
     result = evaluate_files(args.pred, args.gt, n_points=args.points, seed=args.seed)
     print(json.dumps(result, indent=2) if args.json else format_metrics(result))
@@ -93,8 +82,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from .core.registry import MODELS, default_checkpoint
-    from .train.checkpoint import read_card
+    from .engine.registry import MODELS, default_checkpoint
+    from .engine.checkpoints import read_card
 
     rows = []
     for spec in MODELS.values():
@@ -123,9 +112,9 @@ def cmd_gui(args: argparse.Namespace) -> int:
     return run_gui(args)
 
 
-def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    from .core.device import DEVICE_CHOICES
-    from .core.defaults import DEFAULT_MODELS
+def build_parser(argv: list[str] = ()) -> argparse.ArgumentParser:
+    from .engine.device import DEVICE_CHOICES
+    from .engine.settings import DEFAULT_MODELS, OCCUPANCY, PARAMETERS, SDF
 
     parser = argparse.ArgumentParser(prog="implicit-studio", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"implicit-studio {__version__}")
@@ -137,12 +126,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--model", default=DEFAULT_MODELS[0], help=f"default {DEFAULT_MODELS[0]}")
     p.add_argument("--out", required=True, help="output mesh (.ply, .obj, .stl, .glb)")
     p.add_argument("--checkpoint", help="weights (.safetensors) instead of the shipped ones")
-    p.add_argument("--resolution0", type=int, default=32)
-    p.add_argument("--levels", type=int, default=2)
-    p.add_argument("--threshold", type=float, help="occupancy probability (default: the one the checkpoint was "
-                   "tuned to, else 0.2) or SDF level (default 0)")
+    for name in ("resolution0", "levels"):
+        _add_parameter(p, PARAMETERS[name], int)
+    p.add_argument("--threshold", type=float, help=f"{OCCUPANCY.help}, or for SIREN the {SDF.help} "
+                   f"(default {SDF.default:g})")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
-    p.add_argument("--seconds", type=_positive_float, default=30.0, help="SIREN / ReLU fitting time")
+    _add_parameter(p, PARAMETERS["seconds"], float)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stats-json", help="write timings and counts to this JSON file")
     p.add_argument("--up", default="+y", help=UP_HELP)
@@ -171,42 +160,50 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--up", default="+y", help=UP_HELP)
     p.set_defaults(func=cmd_gui)
 
-    _add_module_commands(sub, command)
+    _add_module_commands(sub, list(argv))
     return parser
 
 
-MODULE_COMMANDS = {  # name: (module, help, the action word it takes, if any)
-    "data": ("implicit_studio.data.build", "'data build': the training data set from registry packages", "build"),
-    "train": ("implicit_studio.train.trainer", "train a learned model", None),
-    "bench": ("implicit_studio.bench", "speed benchmarks (JSON)", None),
-    "benchmark": ("implicit_studio.quality", "'benchmark quality': the results table of the models", "quality"),
+MODULE_COMMANDS = {  # name: (help, {action word (None: none): (module, help)})
+    "data": ("the training data set", {
+        "build": ("implicit_studio.train.data.build", "build the training data set from registry packages")}),
+    "train": ("train a learned model", {None: ("implicit_studio.train.trainer", "")}),
+    "benchmark": ("measure the models: 'benchmark quality' (metrics) or 'benchmark speed' (timings)", {
+        "quality": ("implicit_studio.evaluate.quality", "the results table of the models on the data set's splits"),
+        "speed": ("implicit_studio.evaluate.speed", "speed benchmarks: first mesh, MISE, fitting, UI (JSON)")}),
 }
 
 
-def _add_module_commands(sub, command: str | None) -> None:
+def _add_module_commands(sub, argv: list[str]) -> None:
     """Subcommands living in their own modules; only the one being run is imported
     (its ``add_arguments(parser)`` and ``run(args)``), so start-up stays light."""
-    import importlib.util
+    import importlib
 
-    for name, (module, help_text, action) in MODULE_COMMANDS.items():
-        if importlib.util.find_spec(module) is None:
-            continue
+    words = [a for a in argv if not a.startswith("-")][:2]
+    for name, (help_text, actions) in MODULE_COMMANDS.items():
         p = sub.add_parser(name, help=help_text)
-        p.set_defaults(module=module)
-        if action:
-            p.add_argument("action", choices=[action])
-        if name == command:
-            importlib.import_module(module).add_arguments(p)
+        if None in actions:
+            module = actions[None][0]
+            p.set_defaults(module=module)
+            if words[:1] == [name]:
+                importlib.import_module(module).add_arguments(p)
+            continue
+        verbs = p.add_subparsers(dest="action", required=True, metavar="{" + ",".join(actions) + "}")
+        for action, (module, action_help) in actions.items():
+            q = verbs.add_parser(action, help=action_help)
+            q.set_defaults(module=module)
+            if words == [name, action]:
+                importlib.import_module(module).add_arguments(q)
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
-    parser = build_parser(next((a for a in argv if not a.startswith("-")), None))
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["gui", *argv])
-    from .core.errors import Cancelled, InputError
+    from .errors import Cancelled, InputError
 
     try:
         if hasattr(args, "module"):

@@ -47,7 +47,7 @@ def window(qtbot):
 @pytest.fixture
 def sphere_file(tmp_path):
     """A PLY of 2,000 points with normals on a sphere of radius 0.3."""
-    from implicit_studio.data.io import write_point_cloud
+    from implicit_studio.io.files import write_point_cloud
 
     rng = np.random.default_rng(0)
     n = rng.normal(size=(2000, 3))
@@ -62,7 +62,7 @@ def box_mesh_file(tmp_path):
     """An OBJ box: a mesh input, so there is a ground truth for metrics."""
     import trimesh
 
-    from implicit_studio.data.io import write_mesh
+    from implicit_studio.io.files import write_mesh
 
     box = trimesh.creation.box(extents=(0.6, 0.4, 0.5))
     path = tmp_path / "box.obj"

@@ -70,8 +70,8 @@ def test_bad_drops_show_a_dialog_and_change_nothing(window, qtbot, sphere_file, 
 @pytest.fixture
 def tampered_checkpoints(tmp_path, monkeypatch):
     """A checkpoints folder whose ConvONet weights were replaced by a pickle payload (card intact)."""
-    from implicit_studio.core.registry import get_spec
-    from implicit_studio.train.checkpoint import save_checkpoint
+    from implicit_studio.engine.registry import get_spec
+    from implicit_studio.engine.checkpoints import save_checkpoint
 
     folder = tmp_path / "checkpoints"
     spec = get_spec("convonet-3plane")

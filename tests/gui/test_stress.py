@@ -52,8 +52,8 @@ def started_threads(window, monkeypatch):
 @pytest.fixture
 def learned_checkpoint(monkeypatch, tmp_path):
     """Random ConvONet weights in a private checkpoint folder, so a learned model is among the switches."""
-    from implicit_studio.core.registry import get_spec
-    from implicit_studio.train.checkpoint import save_checkpoint
+    from implicit_studio.engine.registry import get_spec
+    from implicit_studio.engine.checkpoints import save_checkpoint
 
     folder = tmp_path / "checkpoints"
     spec = get_spec("convonet-3plane")
@@ -106,7 +106,7 @@ def test_rapid_reconstruct_cancel_and_model_switches(window, qtbot, sphere_file,
 
 def test_close_during_reconstruction_exits_cleanly(window, qtbot, sphere_file, started_threads):
     """Closing the window mid-fit cancels and joins every worker; no exception reaches Qt."""
-    from implicit_studio.core.events import FitProgress
+    from implicit_studio.engine.events import FitProgress
 
     window.model_panel.apply({"seconds": 60})
     fits = []

@@ -31,7 +31,7 @@ def test_drop_file_shows_mesh_levels(window, qtbot, sphere_file):
 
 
 def test_cancel_mid_run_stops_fast(window, qtbot, sphere_file):
-    from implicit_studio.core.events import Finished, FitProgress
+    from implicit_studio.engine.events import Finished, FitProgress
 
     window.model_panel.apply({"seconds": 60})
     seen = []
@@ -94,7 +94,7 @@ def test_slice_updates_with_slider(window, qtbot, sphere_file):
 
 
 def test_siren_loss_decreases_and_pause_resume(window, qtbot, sphere_file):
-    from implicit_studio.core.events import FitProgress
+    from implicit_studio.engine.events import FitProgress
 
     window.model_panel.apply({"seconds": 60})
     fits = []
@@ -180,7 +180,7 @@ def test_ui_stays_responsive_during_reconstruction(window, qtbot, sphere_file):
 def test_up_axis_turns_the_scan_and_exports_in_the_file_axes(window, qtbot, box_mesh_file, tmp_path):
     import trimesh
 
-    from implicit_studio.data.orientation import UP_ROTATIONS
+    from implicit_studio.io.orientation import UP_ROTATIONS
 
     with qtbot.waitSignal(window.idle, timeout=RUN_TIMEOUT_MS):
         drop(window, box_mesh_file)

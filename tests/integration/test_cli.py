@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import trimesh
 
-from implicit_studio.core.registry import get_spec
-from implicit_studio.train.checkpoint import save_checkpoint
+from implicit_studio.engine.registry import get_spec
+from implicit_studio.engine.checkpoints import save_checkpoint
 
 
 def cli(*args, cwd=None):

@@ -7,14 +7,14 @@ import sys
 
 import pytest
 
-from implicit_studio.core.errors import CheckpointError, InputError
-from implicit_studio.core.events import LevelMesh
-from implicit_studio.core.registry import get_spec
-from implicit_studio.core.session import ReconstructionSession, Settings
-from implicit_studio.data.dataset import load_shape, make_synthetic_dataset
-from implicit_studio.data.inputs import InputData
+from implicit_studio.errors import CheckpointError, InputError
+from implicit_studio.engine.events import LevelMesh
+from implicit_studio.engine.registry import get_spec
+from implicit_studio.engine.session import ReconstructionSession, Settings
+from implicit_studio.train.data.dataset import load_shape, make_synthetic_dataset
+from implicit_studio.io.inputs import InputData
 from implicit_studio.train.batchnorm import batchnorm_layers
-from implicit_studio.train.checkpoint import load_checkpoint
+from implicit_studio.engine.checkpoints import load_checkpoint
 from implicit_studio.train.trainer import TrainOptions, calibration_batches, train
 
 

@@ -3,7 +3,7 @@ import sys
 
 import torch
 
-from implicit_studio.train.adam import LeanAdam
+from implicit_studio.engine.fitting.adam import LeanAdam
 
 
 def _model():
@@ -38,8 +38,8 @@ def test_parameters_without_gradient_are_left_alone():
 
 def test_a_fit_step_does_not_import_torch_dynamo():
     code = ("import sys, numpy as np\n"
-            "from implicit_studio.core.registry import get_spec\n"
-            "from implicit_studio.train.siren_fit import SdfFitter\n"
+            "from implicit_studio.engine.registry import get_spec\n"
+            "from implicit_studio.engine.fitting.siren_fit import SdfFitter\n"
             "pts = np.random.default_rng(0).normal(size=(200, 3)).astype('float32')\n"
             "f = SdfFitter(pts * 0.3, pts, get_spec('siren').config('cpu'))\n"
             "f.step(); f.step()\n"

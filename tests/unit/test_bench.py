@@ -1,4 +1,4 @@
-"""Smoke test of ``implicit-studio bench --quick``: it runs and its JSON has every key (no timing checks)."""
+"""Smoke test of ``implicit-studio benchmark speed --quick``: it runs and its JSON has every key (no timing checks)."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ MODEL_KEYS = {"first_mesh_s", "final_mesh_s", "evaluations", "dense_evaluations"
 
 
 def test_bench_imports_without_torch():
-    code = "import sys, implicit_studio.bench; assert 'torch' not in sys.modules"
+    code = "import sys, implicit_studio.evaluate.speed; assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
 @pytest.mark.slow
 def test_bench_quick_json_has_every_key(tmp_path):
     out = tmp_path / "bench.json"
-    cmd = [sys.executable, "-m", "implicit_studio.cli", "bench", "--quick", "--threads", "1",
+    cmd = [sys.executable, "-m", "implicit_studio.cli", "benchmark", "speed", "--quick", "--threads", "1",
            "--models", "convonet-3plane,siren", "--no-ui", "--siren-seconds", "1", "--json", str(out)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]

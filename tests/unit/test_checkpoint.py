@@ -5,9 +5,9 @@ import struct
 import pytest
 import torch
 
-from implicit_studio.core.errors import CheckpointError
-from implicit_studio.core.registry import get_spec
-from implicit_studio.train.checkpoint import default_threshold, load_checkpoint, save_checkpoint
+from implicit_studio.errors import CheckpointError
+from implicit_studio.engine.registry import get_spec
+from implicit_studio.engine.checkpoints import default_threshold, load_checkpoint, save_checkpoint
 
 
 def _save(tmp_path, name="convonet-grid", file="model.safetensors", **card):

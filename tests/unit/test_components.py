@@ -3,7 +3,7 @@
 import numpy as np
 import trimesh
 
-from implicit_studio.meshing.components import keep_components_near
+from implicit_studio.engine.meshing.components import keep_components_near
 
 
 def two_spheres():

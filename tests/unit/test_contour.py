@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from implicit_studio.meshing.contour import iso_segments
+from implicit_studio.engine.meshing.contour import iso_segments
 
 
 def circle_field(n=64):

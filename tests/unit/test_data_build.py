@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import trimesh
 
-from implicit_studio.data import build, sources
-from implicit_studio.data.dataset import load_shape
+from implicit_studio.train.data import build, sources
+from implicit_studio.train.data.dataset import load_shape
 
 SMALL = build.BuildConfig(n_points=2000, n_views=2, image_size=32, resolution=64)
 HELD_OUT = ("lamps",)

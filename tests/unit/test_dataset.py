@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from implicit_studio.data import render
-from implicit_studio.data.build import write_shape
-from implicit_studio.data.dataset import ShapeDataset, load_shape, make_synthetic_dataset, read_manifest
+from implicit_studio.train.data import render
+from implicit_studio.train.data.build import write_shape
+from implicit_studio.train.data.dataset import ShapeDataset, load_shape, make_synthetic_dataset, read_manifest
 
 
 @pytest.fixture(scope="module")

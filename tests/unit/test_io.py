@@ -12,8 +12,8 @@ import pytest
 import trimesh
 from PIL import Image
 
-from implicit_studio.core.errors import InputError
-from implicit_studio.data import io, ply, pointfiles
+from implicit_studio.errors import InputError
+from implicit_studio.io import files as io, ply, pointfiles
 
 RNG = np.random.default_rng(7)
 

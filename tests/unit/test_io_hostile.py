@@ -27,8 +27,8 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from PIL import Image
 
-from implicit_studio.core.errors import InputError
-from implicit_studio.data import io, ply
+from implicit_studio.errors import InputError
+from implicit_studio.io import files as io, ply
 
 XYZ = "property float x\nproperty float y\nproperty float z\n"
 READERS = {"points": io.read_point_cloud, "mesh": io.read_mesh, "image": io.read_image, "input": io.load_input}

@@ -5,7 +5,7 @@ import pytest
 import trimesh
 from scipy.spatial import cKDTree
 
-from implicit_studio.data import labels
+from implicit_studio.train.data import labels
 
 RNG = np.random.default_rng(0)
 BAND = 0.01  # points closer than this to the analytic surface are not compared

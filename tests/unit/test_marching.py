@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import trimesh
 
-from implicit_studio.meshing.marching import marching_cubes_in_slabs
+from implicit_studio.engine.meshing.marching import marching_cubes_in_slabs
 
 
 def grid(n: int = 65) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

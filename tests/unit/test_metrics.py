@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import trimesh
 
-from implicit_studio.core.errors import InputError
-from implicit_studio.metrics import evaluate_files, evaluate_meshes, format_metrics, inside_mesh
+from implicit_studio.errors import InputError
+from implicit_studio.evaluate.inside import inside_mesh
+from implicit_studio.evaluate.metrics import evaluate_files, evaluate_meshes, format_metrics
 
 
 def sphere(radius: float, shift_x: float = 0.0) -> trimesh.Trimesh:

@@ -5,8 +5,8 @@ import pytest
 import trimesh
 
 from conftest import sphere_field, torus_field
-from implicit_studio.meshing import dense_grid, extract_mesh, mise
-from implicit_studio.meshing.mise import upsample
+from implicit_studio.engine.meshing import dense_grid, extract_mesh, mise
+from implicit_studio.engine.meshing.mise import upsample
 
 SPHERE_REF = 133_813  # DESIGN.md section 6, official implementation
 TORUS_REF = 105_257

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from implicit_studio.core.registry import MODELS, get_spec
-from implicit_studio.core.errors import InputError
-from implicit_studio.models.siren import ImplicitMLP, SirenConfig, sdf_loss_terms
+from implicit_studio.engine.registry import MODELS, get_spec
+from implicit_studio.errors import InputError
+from implicit_studio.engine.models.siren import ImplicitMLP, SirenConfig, sdf_loss_terms
 
 
 def _inputs(spec, cfg, batch=2):
@@ -97,7 +97,7 @@ def test_fits_started_together_on_threads_are_deterministic(name):
     """Each fitter draws its weights from its own generator, never the shared global RNG."""
     import threading
 
-    from implicit_studio.train.siren_fit import SdfFitter
+    from implicit_studio.engine.fitting.siren_fit import SdfFitter
 
     rng = np.random.default_rng(0)
     points = rng.uniform(-0.4, 0.4, (500, 3)).astype(np.float32)

@@ -7,7 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from implicit_studio.data.normals import estimate_normals
+from implicit_studio.io.normals import estimate_normals
 
 RNG = np.random.default_rng(3)
 

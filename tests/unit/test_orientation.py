@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 import trimesh
 
-from implicit_studio.core.errors import InputError
-from implicit_studio.data.inputs import InputData
-from implicit_studio.data.normalize import Normalization
-from implicit_studio.data.orientation import UP_AXES, UP_ROTATIONS, current_up, parse_up, reorient
+from implicit_studio.errors import InputError
+from implicit_studio.io.inputs import InputData
+from implicit_studio.io.normalize import Normalization
+from implicit_studio.io.orientation import UP_AXES, UP_ROTATIONS, current_up, parse_up, reorient
 
 
 @pytest.mark.parametrize("up", UP_AXES)

@@ -1,6 +1,6 @@
 """Text of the quality table: missing metrics (a failed shape) print as '-', never as a number."""
 
-from implicit_studio.quality import format_table, metric_cells, summarize
+from implicit_studio.evaluate.quality import format_table, metric_cells, summarize
 
 
 def test_cells_round_like_the_readme_and_mark_missing_values():

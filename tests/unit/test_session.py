@@ -4,12 +4,12 @@ import numpy as np
 import pytest
 import trimesh
 
-from implicit_studio.core.errors import InputError, ModelUnavailable
-from implicit_studio.core.events import Encoded, Finished, FitProgress, LevelMesh, Started
-from implicit_studio.core.registry import get_spec
-from implicit_studio.core.session import ReconstructionSession, Settings
-from implicit_studio.data.inputs import InputData
-from implicit_studio.train.checkpoint import save_checkpoint
+from implicit_studio.errors import InputError, ModelUnavailable
+from implicit_studio.engine.events import Encoded, Finished, FitProgress, LevelMesh, Started
+from implicit_studio.engine.registry import get_spec
+from implicit_studio.engine.session import ReconstructionSession, Settings
+from implicit_studio.io.inputs import InputData
+from implicit_studio.engine.checkpoints import save_checkpoint
 
 
 def _cloud(points, normals=None):
@@ -118,7 +118,7 @@ def test_fit_step_abandoned_after_forward_pass_when_stopped(torus_cloud):
     """A stop flag set during a fit step ends it before the backward pass, weights unchanged."""
     import torch
 
-    from implicit_studio.train.siren_fit import SdfFitter
+    from implicit_studio.engine.fitting.siren_fit import SdfFitter
 
     fitter = SdfFitter(*torus_cloud, get_spec("siren").config("cpu"))
     before = {k: v.clone() for k, v in fitter.model.state_dict().items()}

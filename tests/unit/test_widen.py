@@ -3,11 +3,11 @@
 import pytest
 import torch
 
-from implicit_studio.core.errors import InputError
-from implicit_studio.core.registry import get_spec
-from implicit_studio.models.convonet import ConvONetConfig
-from implicit_studio.models.encoders import UNet
-from implicit_studio.models.widen import widen_unet, widened
+from implicit_studio.errors import InputError
+from implicit_studio.engine.registry import get_spec
+from implicit_studio.engine.models.convonet import ConvONetConfig
+from implicit_studio.engine.models.encoders import UNet
+from implicit_studio.train.widen import widen_unet, widened
 from implicit_studio.train.trainer import widen_for_init
 
 

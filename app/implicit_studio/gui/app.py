@@ -71,11 +71,14 @@ def run_gui(args) -> int:
     """
     from PySide6.QtCore import QTimer
 
-    from ..data.orientation import parse_up
+    from ..io.files import check_output
+    from ..io.orientation import parse_up
     from .main_window import MainWindow
     from .presets import get_preset
 
     up = parse_up(args.up)
+    if args.screenshot:
+        check_output(args.screenshot, (".png",))
     app = qt_application()
     unattended = bool(args.exit_when_done)
     window = MainWindow(interactive=not unattended)

@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 # modules imported on first use (by workers, and by the loader on the UI thread): loaded up
 # front, so the UI thread never compiles a module mid-session and their objects are frozen too
-WORKER_MODULES = ("implicit_studio.data.io", "implicit_studio.train.siren_fit", "implicit_studio.metrics.mesh_metrics")
+WORKER_MODULES = ("implicit_studio.io.files", "implicit_studio.engine.fitting.siren_fit", "implicit_studio.evaluate.metrics")
 
 
 def settle_heap() -> None:

@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
 
-from ..data.orientation import UP_AXES
+from ..io.orientation import UP_AXES
 
 UP_LABELS = {"+y": "+y (as trained)", "+z": "+z (z-up scan)"}
 

@@ -16,9 +16,9 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, QScrollArea, QSplitter,
                                QTabWidget, QVBoxLayout, QWidget)
 
-from ..core.events import Encoded, Finished, FitProgress, Started
-from ..core.registry import MODELS
-from ..core.session import Settings
+from ..engine.events import Encoded, Finished, FitProgress, Started
+from ..engine.registry import MODELS
+from ..engine.session import Settings
 from . import dialogs
 from .compare import MetricsTable, ViewGrid
 from .fit_panel import FitPanel
@@ -205,7 +205,7 @@ class MainWindow(QMainWindow):
         self.model.load(str(paths[0]))
 
     def open_dialog(self) -> None:
-        from ..data.io import SUPPORTED_IMAGE_EXTS, SUPPORTED_MESH_EXTS, SUPPORTED_POINT_EXTS
+        from ..io.files import SUPPORTED_IMAGE_EXTS, SUPPORTED_MESH_EXTS, SUPPORTED_POINT_EXTS
 
         exts = sorted(set(SUPPORTED_POINT_EXTS + SUPPORTED_MESH_EXTS + SUPPORTED_IMAGE_EXTS))
         path, _ = QFileDialog.getOpenFileName(self, "Open a point cloud, mesh or image", "",
@@ -252,7 +252,7 @@ class MainWindow(QMainWindow):
         if models:
             unknown = [m for m in models if m not in MODELS and m not in REPRESENTATIONS]
             if unknown:
-                from ..core.errors import InputError
+                from ..errors import InputError
 
                 raise InputError(f"unknown model(s) {', '.join(unknown)}: choose from {', '.join(MODELS)}")
             models = list(models)[: ViewGrid.MAX_VIEWS]

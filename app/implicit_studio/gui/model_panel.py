@@ -6,9 +6,9 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QPushButton, QSpinBox, QVBoxLayout)
 
-from ..core.defaults import DEFAULT_MODELS
-from ..core.registry import MODELS, default_checkpoint
-from ..train.checkpoint import default_threshold
+from ..engine.settings import DEFAULT_MODELS, PARAMETERS, Parameter, threshold_parameter
+from ..engine.registry import MODELS, default_checkpoint
+from ..engine.checkpoints import default_threshold
 
 
 def model_card_text(name: str) -> str:
@@ -22,8 +22,8 @@ def model_card_text(name: str) -> str:
     if path is None:
         lines.append("No trained checkpoint yet.")
         return "\n".join(lines)
-    from ..core.errors import CheckpointError
-    from ..train.checkpoint import read_card
+    from ..errors import CheckpointError
+    from ..engine.checkpoints import read_card
 
     try:
         card = read_card(path)
@@ -38,6 +38,18 @@ def model_card_text(name: str) -> str:
         parts.append(f"test IoU {metrics['test_iou']:.3f}")
     lines.append(", ".join(parts))
     return "\n".join(lines)
+
+
+def _spin_box(param: Parameter) -> QSpinBox | QDoubleSpinBox:
+    """A spin box over a declared setting's range, at its default, with its help as tooltip."""
+    box = QDoubleSpinBox(decimals=param.decimals) if isinstance(param.default, float) else QSpinBox()
+    box.setRange(param.low, param.high)
+    box.setSingleStep(param.step)
+    box.setValue(param.default)
+    if param.unit and param.unit != "cells":
+        box.setSuffix(f" {param.unit}")
+    box.setToolTip(param.help[0].upper() + param.help[1:])
+    return box
 
 
 def default_model() -> str:
@@ -59,14 +71,10 @@ class ModelPanel(QGroupBox):
         self.card = QLabel()
         self.card.setWordWrap(True)
         self.card.setStyleSheet("color: #555;")
-        self.resolution0 = QSpinBox(minimum=4, maximum=256, value=32, singleStep=8)
-        self.resolution0.setToolTip("Grid resolution of the first MISE level")
-        self.levels = QSpinBox(minimum=0, maximum=4, value=2)
-        self.levels.setToolTip("Subdivision levels: each doubles the resolution near the surface")
-        self.threshold = QDoubleSpinBox(minimum=-0.2, maximum=0.99, decimals=3, singleStep=0.05)
-        self.threshold.setToolTip("Occupancy probability (ONet/ConvONet) or signed distance level (SIREN)")
-        self.seconds = QDoubleSpinBox(minimum=1.0, maximum=600.0, value=20.0, decimals=0, suffix=" s")
-        self.seconds.setToolTip("Fitting time for SIREN and the ReLU MLP")
+        self.resolution0 = _spin_box(PARAMETERS["resolution0"])
+        self.levels = _spin_box(PARAMETERS["levels"])
+        self.threshold = QDoubleSpinBox()
+        self.seconds = _spin_box(PARAMETERS["seconds"])
         form = QFormLayout()
         form.addRow("Resolution", self.resolution0)
         form.addRow("Levels", self.levels)
@@ -101,6 +109,12 @@ class ModelPanel(QGroupBox):
     def _on_model(self) -> None:
         spec = MODELS[self.model]
         self.card.setText(model_card_text(spec.name))
+        param = threshold_parameter(spec.learned)
+        margin = 10.0 ** -param.decimals if param.open_ends else 0.0   # (0, 1): 0.001..0.999
+        self.threshold.setRange(param.low + margin, param.high - margin)
+        self.threshold.setDecimals(param.decimals)
+        self.threshold.setSingleStep(param.step)
+        self.threshold.setToolTip(param.help[0].upper() + param.help[1:])
         self.threshold.setValue(default_threshold(spec.name))
         self.seconds.setEnabled(not spec.learned)
 

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core.errors import InputError
+from ..errors import InputError
 
 RESOURCES = Path(__file__).resolve().parents[3] / "resources"
 PRESET_DIR = RESOURCES / "presets"

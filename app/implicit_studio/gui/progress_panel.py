@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QProgressBar, QWidget
 
-from ..core.events import Encoded, Finished, FitProgress, LevelMesh, Started
+from ..engine.events import Encoded, Finished, FitProgress, LevelMesh, Started
 
 
 def _show(bar: QProgressBar, maximum: int, value: int | None = None, text: str | None = None) -> None:

@@ -12,7 +12,8 @@ from typing import Callable
 
 import numpy as np
 
-HALF = 0.55
+from ..io.normalize import BOX_HALF as HALF
+
 
 # the 6 faces of a unit cube as corner indices (corners numbered x + 2y + 4z), outward order
 _CUBE_FACES = {

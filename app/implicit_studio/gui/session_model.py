@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
-from ..data.orientation import reorient
+from ..io.orientation import reorient
 from .representations import REPRESENTATIONS
 from .workers import MeshPayload, SessionThread, TaskThread
 
@@ -54,7 +54,7 @@ class StudioModel(QObject):
     all_done = Signal()
 
     def __init__(self, settings, parent=None):
-        from ..core.session import ModelStore
+        from ..engine.session import ModelStore
 
         super().__init__(parent)
         self.settings = settings          # the Settings template; ``model`` is replaced per run
@@ -71,7 +71,7 @@ class StudioModel(QObject):
     # --- input ------------------------------------------------------------------------
     def load(self, path: str) -> None:
         """Parse ``path`` in a worker; on success the input is replaced (``input_changed``)."""
-        from ..data.io import load_input
+        from ..io.files import load_input
 
         self.loading.emit(path)
         task = TaskThread(lambda: load_input(path), "load")
@@ -131,7 +131,7 @@ class StudioModel(QObject):
         return next((r for r in self.runs if r.run_id == run_id), None)
 
     def _on_representation(self, run_id: int, mesh) -> None:
-        from ..core.events import Finished, LevelMesh
+        from ..engine.events import Finished, LevelMesh
 
         run = self._run_for(run_id)
         if run is None:
@@ -144,7 +144,7 @@ class StudioModel(QObject):
         self._on_event(run.run_id, Finished({"model": run.model}))
 
     def _on_event(self, run_id: int, event) -> None:
-        from ..core.events import Finished, FitProgress
+        from ..engine.events import Finished, FitProgress
 
         run = self._run_for(run_id)
         if run is None:
@@ -186,7 +186,7 @@ class StudioModel(QObject):
         run.metrics = {}     # pending
 
         def measure() -> dict:
-            from ..metrics import evaluate_meshes
+            from ..evaluate.metrics import evaluate_meshes
 
             pred = trimesh.Trimesh(mesh.vertices, mesh.faces, process=False) if len(mesh.faces) else None
             return evaluate_meshes(pred, gt, n_points=20_000)
@@ -258,7 +258,7 @@ class StudioModel(QObject):
 
     def export(self, index: int, path: str) -> TaskThread:
         """Write view ``index``'s final mesh to ``path`` in user coordinates, in a worker."""
-        from ..data.io import write_mesh
+        from ..io.files import write_mesh
 
         run = self.runs[index]
         mesh = run.final or run.mesh

@@ -13,10 +13,10 @@ import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
+from ..io.normalize import BOX_HALF as HALF
 from .workers import SliceRequest, SliceThread
 
 log = logging.getLogger(__name__)
-HALF = 0.55
 STEPS = 110
 AXES = ("x", "y", "z")
 

@@ -14,9 +14,10 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 from vispy import scene
 from vispy.geometry import MeshData
 
+from ..io.normalize import BOX_HALF as HALF
+
 log = logging.getLogger(__name__)
 
-HALF = 0.55
 BACKGROUND = "#1e2329"
 MESH_COLOR = (0.85, 0.72, 0.52, 1.0)
 POINT_COLOR = (0.35, 0.75, 1.0, 0.9)

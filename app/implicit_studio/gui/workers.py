@@ -16,15 +16,15 @@ from typing import Any, Callable
 import numpy as np
 from PySide6.QtCore import QThread, Signal
 
-from ..core.session import slice_ticks
-from ..meshing.contour import iso_segments
+from ..engine.session import slice_ticks
+from ..engine.meshing.contour import iso_segments
 
 log = logging.getLogger(__name__)
 
 
 def describe_error(exc: BaseException) -> tuple[str, bool]:
     """(message, is_user_error): user errors get their own text, bugs a type name too."""
-    from ..core.errors import InputError
+    from ..errors import InputError
 
     if isinstance(exc, InputError):
         return str(exc), True
@@ -106,8 +106,8 @@ class SessionThread(QThread):
                 self.session.cancel()
 
     def run(self) -> None:
-        from ..core.events import LevelMesh
-        from ..core.session import ReconstructionSession
+        from ..engine.events import LevelMesh
+        from ..engine.session import ReconstructionSession
 
         try:
             session = ReconstructionSession(self._data, self._settings, self._store)

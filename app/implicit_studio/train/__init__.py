@@ -1,1 +1,1 @@
-"""Qt-free training: checkpoints, supervised training of the learned models, per-shape SIREN fitting."""
+"""The training wing: the data-set factory (train.data), the supervised trainer, checkpoint saving."""

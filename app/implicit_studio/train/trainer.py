@@ -25,13 +25,13 @@ import torch.distributed as dist
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
-from ..core.errors import InputError
-from ..core.registry import get_spec
-from ..core.session import logit
-from ..models.convonet import ConvONet
-from ..models.widen import widened
+from ..errors import InputError
+from ..engine.registry import get_spec
+from ..engine.session import logit
+from ..engine.models.convonet import ConvONet
+from .widen import widened
 from .batchnorm import batchnorm_layers, recalibrated
-from .checkpoint import load_checkpoint, save_checkpoint
+from ..engine.checkpoints import load_checkpoint, save_checkpoint
 from .plot import plot_curves
 
 log = logging.getLogger(__name__)
@@ -100,7 +100,7 @@ def model_inputs(batch: dict, input_kind: str, device: torch.device) -> torch.Te
 
 
 def make_loader(opts: TrainOptions, split: str, spec, cfg, train: bool):
-    from ..data.dataset import ShapeDataset
+    from .data.dataset import ShapeDataset
 
     n_in = getattr(cfg, "n_input_points", 3000)
     ds = ShapeDataset(opts.data, split, n_input_points=n_in, noise=getattr(cfg, "input_noise", 0.005),
@@ -191,9 +191,50 @@ def _load_optimizer(path: Path, opt: torch.optim.Optimizer) -> None:
     opt.load_state_dict(state)
 
 
+def _starting_point(opts: TrainOptions, spec, device: torch.device, state_path: Path) -> tuple:
+    """The model, its config and the run state to start from: the run's last weights (``--resume``),
+    given weights (``--init``, optionally widened), or fresh ones."""
+    cfg = spec.config(opts.size)
+    if opts.resume and state_path.is_file():
+        model, _ = load_checkpoint(state_path.parent / "last.safetensors", expected_model=spec.name, device=device)
+        state = json.loads(state_path.read_text())
+        state["options"] = asdict(opts)
+        return model, model.cfg, state
+    state = {"step": 0, "wall_s": 0.0, "best_iou": -1.0, "options": asdict(opts)}
+    if opts.init:
+        model, init_card = load_checkpoint(Path(opts.init), expected_model=spec.name, device=device)
+        state["init"] = {"checkpoint": Path(opts.init).name, "steps": int(init_card.get("steps", 0)),
+                         "wall_time_s": float(init_card.get("wall_time_s", 0.0))}
+        if opts.widen_unet:
+            state["init"]["widened_unet_filters"] = [model.cfg.unet_filters, opts.widen_unet]
+            model = widen_for_init(model, opts.widen_unet)
+        return model, model.cfg, state
+    if opts.widen_unet:
+        raise InputError("--widen-unet widens the weights given by --init: give --init too")
+    return cfg.build().to(device), cfg, state
+
+
+def _save_run(out: Path, opts: TrainOptions, spec, cfg, state: dict, scored, opt, iou: float, threshold: float,
+              hardware: str) -> None:
+    """Write last.safetensors (and best.safetensors when ``iou`` beats the run's best), the optimiser
+    state and state.json after a validation."""
+    init = state.get("init")      # the card counts the steps and time of the weights it started from
+    card = dict(steps=state["step"] + (init["steps"] if init else 0),
+                wall_time_s=round(state["wall_s"] + (init["wall_time_s"] if init else 0.0), 1),
+                val_iou=iou, val_threshold=threshold, data=str(opts.data), hardware=hardware, options=asdict(opts))
+    if init:
+        card["init_from"] = init
+    save_checkpoint(out / "last.safetensors", spec.name, scored, cfg, **card)
+    _save_optimizer(out / "last_optimizer.safetensors", opt)
+    if iou > state["best_iou"]:
+        state["best_iou"] = iou
+        save_checkpoint(out / "best.safetensors", spec.name, scored, cfg, **card)
+    (out / "state.json").write_text(json.dumps(state, indent=2))
+
+
 def train(opts: TrainOptions) -> dict:
     """Run (or continue) training until ``max_minutes`` or ``total_steps``; returns a summary."""
-    from ..core.device import select_device
+    from ..engine.device import select_device
 
     spec = get_spec(opts.model)
     if not spec.learned:
@@ -204,27 +245,7 @@ def train(opts: TrainOptions) -> dict:
     out = Path(opts.out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(opts.seed)
-    state_path = out / "state.json"
-    cfg = spec.config(opts.size)
-    if opts.resume and state_path.is_file():
-        model, _ = load_checkpoint(out / "last.safetensors", expected_model=spec.name, device=device)
-        cfg = model.cfg
-        state = json.loads(state_path.read_text())
-        state["options"] = asdict(opts)
-    else:
-        state = {"step": 0, "wall_s": 0.0, "best_iou": -1.0, "options": asdict(opts)}
-        if opts.init:
-            model, init_card = load_checkpoint(Path(opts.init), expected_model=spec.name, device=device)
-            state["init"] = {"checkpoint": Path(opts.init).name, "steps": int(init_card.get("steps", 0)),
-                             "wall_time_s": float(init_card.get("wall_time_s", 0.0))}
-            if opts.widen_unet:
-                state["init"]["widened_unet_filters"] = [model.cfg.unet_filters, opts.widen_unet]
-                model = widen_for_init(model, opts.widen_unet)
-            cfg = model.cfg
-        elif opts.widen_unet:
-            raise InputError("--widen-unet widens the weights given by --init: give --init too")
-        else:
-            model = cfg.build().to(device)
+    model, cfg, state = _starting_point(opts, spec, device, out / "state.json")
     model.train()
     ddp = torch.nn.parallel.DistributedDataParallel(model) if world > 1 else model
     opt = torch.optim.Adam(model.parameters(), lr=opts.lr)
@@ -281,19 +302,7 @@ def train(opts: TrainOptions) -> dict:
                 log_file.flush()
                 log.info("step %d  %.1f min  loss %.3f  val IoU %.4f (threshold %.1f)", state["step"],
                          state["wall_s"] / 60, mean_loss, iou, threshold)
-                init = state.get("init")      # the card counts the steps and time of the weights it started from
-                card = dict(steps=state["step"] + (init["steps"] if init else 0),
-                            wall_time_s=round(state["wall_s"] + (init["wall_time_s"] if init else 0.0), 1),
-                            val_iou=iou, val_threshold=threshold, data=str(opts.data),
-                            hardware=_hardware(device, world), options=asdict(opts))
-                if init:
-                    card["init_from"] = init
-                save_checkpoint(out / "last.safetensors", spec.name, scored, cfg, **card)
-                _save_optimizer(out / "last_optimizer.safetensors", opt)
-                if iou > state["best_iou"]:
-                    state["best_iou"] = iou
-                    save_checkpoint(out / "best.safetensors", spec.name, scored, cfg, **card)
-                state_path.write_text(json.dumps(state, indent=2))
+                _save_run(out, opts, spec, cfg, state, scored, opt, iou, threshold, _hardware(device, world))
                 plot_run(out)
             if out_of_time:
                 done = True

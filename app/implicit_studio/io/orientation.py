@@ -1,7 +1,7 @@
 """Which way is up: turn a scan so that its up axis becomes the models' +y.
 
-Every model was trained on upright shapes (y up), and a scan in another pose costs quality:
-a z-up scan costs onet-pointcloud 0.08 IoU (README, Orientation). ``reorient`` rotates an
+Every model was trained on upright shapes (y up), and a scan in another pose costs quality
+(``scripts/orientation_check.py`` measures how much). ``reorient`` rotates an
 input's unit-frame arrays by a quarter or half turn and records the rotation in its
 ``Normalization``, so meshes still go back to the user's own coordinates on export.
 """
@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..core.errors import InputError
+from ..errors import InputError
 from .inputs import InputData
 
 # proper rotations (det +1) taking each axis to +y; "+z": (x, y, z) -> (x, z, -y), a z-up scan stands up

@@ -1,9 +1,9 @@
-"""``implicit-studio bench``: speed figures of the engine as one JSON document.
+"""``implicit-studio benchmark speed``: speed figures of the engine as one JSON document.
 
 Per model (onet-pointcloud, onet-image, convonet-3plane, convonet-grid, siren): time to the
 first visible mesh (level 0, encoding included) and to the final mesh (resolution0 32, 2 and
 3 levels), MISE field evaluations against a dense grid of the same resolution and the
-DESIGN.md reference counts, decoder throughput as points/s and as a fraction of the same
+official implementation's reference counts, decoder throughput as points/s and as a fraction of the same
 run's dense matmul throughput, marching-cubes time and the peak resident memory. Then how
 fast SIREN fits the sample torus (F-score and Chamfer-L1 against the known surface), the
 longest UI-thread stall of the real window (under xvfb-run, in a subprocess) and screened
@@ -34,12 +34,14 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.normalize import BOX
+
 log = logging.getLogger(__name__)
 
 LEARNED = ("onet-pointcloud", "onet-image", "convonet-3plane", "convonet-grid")
 MODELS = LEARNED + ("siren",)
 REFERENCE_EVALUATIONS = {"sphere_r0.35": 133_813, "torus_R0.3_r0.1": 105_257}
-"""DESIGN.md section 6: MISE evaluations of the official implementation (res0 32, 2 levels)."""
+"""MISE evaluations of the official ONet implementation on these analytic fields (res0 32, 2 levels)."""
 TARGETS = {
     "first_mesh_s": {"convonet-3plane": 0.25, "onet-pointcloud": 0.25, "onet-image": 0.4,
                      "convonet-grid": 0.4, "siren": 0.4},
@@ -54,7 +56,7 @@ GOOD = "F-score@1% >= 0.9 and Chamfer-L1 <= 1.5 x the sampling floor (the ground
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options of ``implicit-studio bench``."""
+    """Options of ``implicit-studio benchmark speed``."""
     parser.add_argument("--quick", action="store_true",
                         help="one repeat, short SIREN fit and UI run, small matmul: a smoke run (< 1 min)")
     parser.add_argument("--json", metavar="FILE", help="also write the JSON to FILE")
@@ -92,7 +94,7 @@ def benchmark(models=MODELS, quick: bool = False, repeats: int | None = None, th
     """All figures as a JSON-ready dict (see the module docstring)."""
     import torch
 
-    from .core.registry import get_spec
+    from ..engine.registry import get_spec
 
     for name in models:
         get_spec(name)
@@ -169,8 +171,8 @@ def matmul_gflops(seconds: float, size: int = 1024) -> float:
 
 
 def mise_reference_check() -> dict:
-    """MISE on the analytic sphere and torus of DESIGN.md: evaluations vs the reference counts."""
-    from .meshing import mise
+    """MISE on the analytic sphere r 0.35 and torus R 0.3 r 0.1: evaluations vs the reference counts."""
+    from ..engine.meshing import mise
 
     def sphere(p):
         return 0.35 - np.linalg.norm(p, axis=1)
@@ -195,8 +197,8 @@ def sample_inputs() -> dict:
     resources/samples/sparse.ply and chair.png when present; otherwise a noisy 3,000-point
     torus and a rendered silhouette made here. Keys starting with "_" hold the data.
     """
-    from .data.inputs import InputData
-    from .data.io import load_input
+    from ..io.inputs import InputData
+    from ..io.files import load_input
 
     samples = Path(__file__).resolve().parents[2] / "resources" / "samples"
     out: dict = {}
@@ -278,8 +280,8 @@ def random_checkpoint(name: str, folder: Path) -> Path:
     """A checkpoint of ``name``'s CPU config with random (seeded) weights."""
     import torch
 
-    from .core.registry import get_spec
-    from .train.checkpoint import save_checkpoint
+    from ..engine.registry import get_spec
+    from ..engine.checkpoints import save_checkpoint
 
     cfg = get_spec(name).config("cpu")
     with torch.random.fork_rng(devices=[]):
@@ -292,8 +294,8 @@ def random_checkpoint(name: str, folder: Path) -> Path:
 
 def run_session(data, settings, store) -> dict:
     """One reconstruction: level-0 and final times, evaluations, per-level stats."""
-    from .core.events import Finished, LevelMesh
-    from .core.session import ReconstructionSession
+    from ..engine.events import Finished, LevelMesh
+    from ..engine.session import ReconstructionSession
 
     session = ReconstructionSession(data, settings, store)
     first = final = None
@@ -317,7 +319,7 @@ def decoder_flops_per_point(field, n: int = 4096) -> float:
     """
     import torch
 
-    from .models.layers import CResnetBlock
+    from ..engine.models.layers import CResnetBlock
 
     counted = [0.0]
 
@@ -341,7 +343,7 @@ def decoder_flops_per_point(field, n: int = 4096) -> float:
 
 def field_throughput(field, repeats: int, batch: int, n: int = 65536) -> float:
     """Median points/s of ``field`` on n random points in the box, in batches of ``batch``."""
-    pts = ((np.random.default_rng(0).random((n, 3)) - 0.5) * 1.1).astype(np.float32)
+    pts = ((np.random.default_rng(0).random((n, 3)) - 0.5) * BOX).astype(np.float32)
     field(pts[:batch])
     times = []
     for _ in range(max(repeats, 2)):
@@ -354,8 +356,8 @@ def field_throughput(field, repeats: int, batch: int, n: int = 65536) -> float:
 
 def time_learned(name: str, inputs: dict, repeats: int, tmp: Path, quick: bool) -> dict:
     """Figures of one learned model on the sample input (see the module docstring)."""
-    from .core.registry import default_checkpoint, get_spec
-    from .core.session import ModelStore, Settings, sigmoid
+    from ..engine.registry import default_checkpoint, get_spec
+    from ..engine.session import ModelStore, Settings, sigmoid
 
     spec = get_spec(name)
     data = inputs["_image"] if spec.input_kind == "image" else inputs["_points"]
@@ -433,7 +435,7 @@ def siren_data(n: int = 20000):
     """Oriented points sampled on the ground-truth torus, as the application's input."""
     import trimesh
 
-    from .data.inputs import InputData
+    from ..io.inputs import InputData
 
     mesh = torus_mesh()
     pts, face = trimesh.sample.sample_surface(mesh, n, seed=0)
@@ -447,7 +449,7 @@ def time_siren(repeats: int, quick: bool) -> dict:
     The first visible mesh is the first preview (after 0.3 s of fitting, as in the window);
     the final-mesh times are the meshing after the fit (start to final mesh minus fit time).
     """
-    from .core.session import Settings
+    from ..engine.session import Settings
 
     data = siren_data()
     fit_s = 0.5 if quick else 2.0
@@ -490,11 +492,11 @@ def siren_convergence(budget_s: float) -> dict:
     import torch
     import trimesh
 
-    from .core.registry import get_spec
-    from .meshing import mise
-    from .meshing.components import drop_floaters
+    from ..engine.registry import get_spec
+    from ..engine.meshing import mise
+    from ..engine.meshing.components import drop_floaters
     from .metrics import evaluate_meshes
-    from .train.siren_fit import SdfFitter
+    from ..engine.fitting.siren_fit import SdfFitter
 
     gt = torus_mesh()
     n_eval = 10_000 if budget_s < 10 else 30_000
@@ -510,8 +512,8 @@ def siren_convergence(budget_s: float) -> dict:
             t0 = time.perf_counter()
             fitter.step()
             fit_s += time.perf_counter() - t0
-        last = list(mise(fitter.field, 32, 2, 0.0, 1.1))[-1]
-        vertices, faces, _ = drop_floaters(last.vertices, last.faces, data.points, last.resolution, 1.1)  # as the session does
+        last = list(mise(fitter.field, 32, 2, 0.0, BOX))[-1]
+        vertices, faces, _ = drop_floaters(last.vertices, last.faces, data.points, last.resolution, BOX)  # as the session does
         mesh = trimesh.Trimesh(vertices, faces, process=False) if len(faces) else None
         m = evaluate_meshes(mesh, gt, n_points=n_eval, seed=1)
         curve.append({"fit_s": fit_s, "steps": fitter.steps, "fscore_1pct": m["fscore_1pct"],
@@ -537,7 +539,7 @@ def ui_stall(inputs: dict, quick: bool) -> dict:
     present display); SIREN always, learned models only with shipped weights. None with a
     reason when no display can be had.
     """
-    from .core.registry import default_checkpoint
+    from ..engine.registry import default_checkpoint
 
     cloud = Path(__file__).resolve().parents[2] / inputs["points"]
     if not cloud.is_file():

@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ...io.normalize import BOX
 from .marching import extract_mesh
 
 Field = Callable[[np.ndarray], np.ndarray]
@@ -130,7 +131,7 @@ def mise(
     resolution0: int = 32,
     levels: int = 2,
     threshold: float = 0.0,
-    box: float = 1.1,
+    box: float = BOX,
     batch_size: int = 16384,
     cancel: CancelFlag | None = None,
 ) -> Iterator[MiseLevel]:
@@ -183,7 +184,7 @@ def _level_mesh(level, res, values, threshold, box, total, new, field_seconds) -
 
 
 def dense_grid(
-    field: Field, resolution: int, box: float = 1.1, batch_size: int = 16384, cancel: CancelFlag | None = None
+    field: Field, resolution: int, box: float = BOX, batch_size: int = 16384, cancel: CancelFlag | None = None
 ) -> np.ndarray | None:
     """Evaluate ``field`` at every corner of a resolution^3 grid: (R+1, R+1, R+1) float32, or None if cancelled."""
     n = resolution + 1

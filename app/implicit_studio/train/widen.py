@@ -14,8 +14,8 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from .convonet import ConvONet
-from .encoders import UNet
+from ..engine.models.convonet import ConvONet
+from ..engine.models.encoders import UNet
 
 UNET_PREFIX = "encoder.unet."
 

@@ -7,10 +7,10 @@ import threading
 import numpy as np
 import torch
 
+from ...io.normalize import BOX
 from ..models.siren import SirenConfig, sdf_loss_terms
 from .adam import LeanAdam
 
-BOX = 1.1
 
 
 class SdfFitter:

@@ -31,7 +31,7 @@ from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
-from ..core.errors import InputError
+from ..errors import InputError
 from . import images, meshfiles, ply, pointfiles
 from .inputs import InputData
 from .normalize import Normalization
@@ -184,7 +184,7 @@ def write_mesh(
     InputError and leave any existing file untouched.
     """
     p = Path(path)
-    ext = _writable_extension(p, MESH_WRITE_EXTS)
+    ext = check_output(p, MESH_WRITE_EXTS)
     vertices = _rows3(vertices, "vertices")
     faces = _faces(faces, len(vertices))
     normals = None if vertex_normals is None else _rows3(vertex_normals, "vertex_normals", len(vertices))
@@ -200,7 +200,7 @@ def write_mesh(
 def write_point_cloud(path: str | os.PathLike, points: np.ndarray, normals: np.ndarray | None = None) -> None:
     """Write points (N, 3) and optional normals (N, 3) atomically as .ply (binary) or .xyz."""
     p = Path(path)
-    ext = _writable_extension(p, POINT_WRITE_EXTS)
+    ext = check_output(p, POINT_WRITE_EXTS)
     points = _rows3(points, "points")
     normals = None if normals is None else _rows3(normals, "normals", len(points))
     if not len(points):
@@ -432,10 +432,20 @@ def _mesh_input(p: Path, fmt: str, notices: list[str], n_samples: int, max_point
 # ---------------------------------------------------------------------------- writing
 
 
-def _writable_extension(p: Path, allowed: tuple[str, ...]) -> str:
+def check_output(path: str | os.PathLike, allowed: tuple[str, ...] = MESH_WRITE_EXTS) -> str:
+    """Refuse, in one line, an output path that could not be written (wrong kind, a folder, a
+    missing or read-only folder) before any work is done; returns the lower-case extension."""
+    p = Path(path)
     ext = p.suffix.lower()
     if ext not in allowed:
         raise InputError(f"{p}: cannot write '{p.suffix or p.name}' files; use one of {', '.join(allowed)}")
+    if p.is_dir():
+        raise InputError(f"{p}: this is a folder; give a file name ending in {ext}")
+    folder = p.parent.resolve()
+    if not folder.is_dir():
+        raise InputError(f"{p}: the folder {p.parent} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise InputError(f"{p}: the folder {p.parent} is not writable")
     return ext
 
 

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from . import labels, render
-from .normalize import Normalization
+from ...io.normalize import BOX_HALF, Normalization
 from .sources import SOURCES, ShapeRecord, SourceUnavailable, list_shapes, load_mesh
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,6 @@ log = logging.getLogger(__name__)
 MANIFEST_VERSION = 1
 HELD_OUT_CATEGORIES = ("Bathroom", "Vehicles")
 SPLITS = ("train", "val", "test", "heldout")
-BOX_HALF = 0.55  # the padded unit cube [-0.55, 0.55]^3
 NEAR_SIGMAS = (0.01, 0.05)  # half of the near points each
 SHAPE_KEYS = ("uniform_points", "uniform_occ", "near_points", "near_occ", "surface_points",
               "surface_normals", "images", "cam_K", "cam_Rt")
@@ -397,8 +396,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m implicit_studio.data.build``: the same options as ``implicit-studio data build``."""
-    parser = argparse.ArgumentParser(prog="python -m implicit_studio.data.build",
+    """``python -m implicit_studio.train.data.build``: the same options as ``implicit-studio data build``."""
+    parser = argparse.ArgumentParser(prog="python -m implicit_studio.train.data.build",
                                      description="Build the training data set from package-registry shapes.")
     add_arguments(parser)
     return run(parser.parse_args(argv))

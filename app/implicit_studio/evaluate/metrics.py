@@ -1,4 +1,4 @@
-"""Mesh metrics with the definitions of the ONet / ConvONet papers (DESIGN.md section 5).
+"""Mesh metrics with the definitions of the ONet / ConvONet papers (Mescheder et al. 2019, Peng et al. 2020).
 
 All metrics are computed in one *evaluation frame*, fixed by the ground truth and
 applied identically to the prediction (see :func:`evaluation_frame`):
@@ -28,13 +28,12 @@ import numpy as np
 import trimesh
 from scipy.spatial import cKDTree
 
-from ..core.errors import InputError
-from ..data.normalize import Normalization
+from ..errors import InputError
+from ..io.normalize import BOX_HALF, Normalization
 from .inside import points_inside
 
 log = logging.getLogger(__name__)
 
-IOU_BOX_HALF = 0.55
 """Half side of the padded cube the IoU points are drawn from."""
 
 FSCORE_THRESHOLDS = {"1pct": 0.01, "2pct": 0.02}
@@ -48,7 +47,7 @@ def evaluation_frame(gt_vertices: np.ndarray, normalize: bool = True) -> Normali
     its longest side exceeds 1, scaled down so that side is 1. A ground truth that
     already fits in the unit cube keeps its size: data sets prepared the ONet way are
     already in the unit frame, and the papers' evaluators measure them as they are,
-    without rescaling (the DESIGN.md reference pair, whose ground truth is 0.8 wide,
+    without rescaling (the reference sphere pair of the tests, whose ground truth is 0.8 wide,
     reproduces its published values only this way; scaling it up to 1 would multiply
     every distance by 1.25). Large inputs (millimetres, centimetres) are brought into
     the unit frame so the fixed distances 0.01 / 0.02 and the IoU cube make sense.
@@ -143,7 +142,7 @@ def sample_surface(triangles: np.ndarray, n: int, rng: np.random.Generator) -> t
 
 def iou_points(n: int, rng: np.random.Generator) -> np.ndarray:
     """(n, 3) float64 points uniform in the padded cube [-0.55, 0.55]^3."""
-    return rng.uniform(-IOU_BOX_HALF, IOU_BOX_HALF, size=(n, 3))
+    return rng.uniform(-BOX_HALF, BOX_HALF, size=(n, 3))
 
 
 def occupancy_iou(occ_pred: np.ndarray, occ_gt: np.ndarray) -> float | None:
@@ -216,7 +215,7 @@ def evaluate_meshes(
     Both meshes are mapped by the same transform, fixed by the ground truth (see
     :func:`evaluation_frame`): centred at the ground truth's bounding-box centre and
     scaled down only if its longest side exceeds 1. A ground truth already in the
-    unit frame (for example the DESIGN.md reference spheres) is evaluated as it is.
+    unit frame (for example the tests' reference spheres) is evaluated as it is.
     The inputs are not modified.
 
     Parameters
@@ -277,7 +276,7 @@ def evaluate_meshes(
 
 
 def load_mesh(path: str | Path, allow_empty: bool = False) -> trimesh.Trimesh:
-    """Read a mesh file with the hardened reader of :mod:`implicit_studio.data.io`.
+    """Read a mesh file with the hardened reader of :mod:`implicit_studio.io.files`.
 
     Parameters
     ----------
@@ -295,7 +294,7 @@ def load_mesh(path: str | Path, allow_empty: bool = False) -> trimesh.Trimesh:
     InputError
         The file is missing, unreadable, too large or of an unknown format (one-line message).
     """
-    from ..data.io import read_mesh
+    from ..io.files import read_mesh
 
     p = Path(path)
     if allow_empty and p.is_file() and p.stat().st_size == 0:

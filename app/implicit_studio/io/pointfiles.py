@@ -20,7 +20,7 @@ from typing import BinaryIO, Callable, Iterator
 
 import numpy as np
 
-from ..core.errors import InputError
+from ..errors import InputError
 
 
 BLOCK_BYTES = 8 << 20          # text is read in blocks of about this many bytes

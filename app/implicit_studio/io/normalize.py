@@ -1,8 +1,8 @@
 """The ONet normalisation: centre at the bounding-box centre, longest side 1, y up.
 
-Models work in this unit frame (the padded box is [-0.55, 0.55]^3); results are
+Models work in this unit frame (the padded box ``BOX``); results are
 mapped back to the user's own coordinates and units on export. A scan whose up axis is
-not +y gets a rotation too (``data.orientation``).
+not +y gets a rotation too (``io.orientation``).
 """
 
 from __future__ import annotations
@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+BOX = 1.1              # models work in the padded unit box [-BOX / 2, BOX / 2]^3
+BOX_HALF = BOX / 2
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import InputError
+from ..errors import InputError
 
 
 MIN_IMAGE_SIDE = 16

@@ -17,7 +17,7 @@ from typing import BinaryIO, Iterator
 
 import numpy as np
 
-from ..core.errors import InputError
+from ..errors import InputError
 from .pointfiles import BLOCK_ROWS, RowSampler, iter_line_blocks, parse_rows
 
 

@@ -12,64 +12,25 @@ import logging
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 import torch
 
-from ..data.inputs import InputData
-from ..meshing.components import drop_floaters
-from ..meshing.mise import dense_grid, mise
-from .defaults import DEFAULT_MODELS
+from ..io.inputs import InputData
+from ..io.normalize import BOX
+from .meshing.components import drop_floaters
+from .meshing.mise import dense_grid, mise
+from .settings import Settings
 from .device import select_device
-from .errors import InputError, ModelUnavailable
+from ..errors import InputError, ModelUnavailable
 from .events import Encoded, Event, Finished, FitProgress, LevelMesh, Started
-from .registry import ModelSpec, default_checkpoint, get_spec
+from .registry import ModelSpec, default_checkpoint
 
 log = logging.getLogger(__name__)
-BOX = 1.1
 MAX_FIT_POINTS = 200_000
-
-
-@dataclass
-class Settings:
-    """What to reconstruct with; the defaults are the application's defaults.
-
-    threshold : occupancy probability for ONet/ConvONet (default: the checkpoint card's, else 0.2),
-        signed distance level for SIREN (0)
-    seconds : SIREN / ReLU fitting time budget
-    mesh_every : seconds between intermediate meshes while fitting
-    n_input_points : points fed to a learned encoder (default: the model's training count)
-    """
-
-    model: str = DEFAULT_MODELS[0]
-    checkpoint: str | None = None
-    resolution0: int = 32
-    levels: int = 2
-    threshold: float | None = None
-    device: str = "auto"
-    seconds: float = 30.0
-    mesh_every: float = 2.0
-    n_input_points: int | None = None
-    seed: int = 0
-    batch_points: int = 16384
-
-    def validate(self) -> ModelSpec:
-        """Check the settings (and a learned model's checkpoint) without loading anything heavy."""
-        spec = get_spec(self.model)
-        if not 2 <= self.resolution0 <= 256:
-            raise InputError(f"--resolution0 must be between 2 and 256, not {self.resolution0}")
-        if not 0 <= self.levels <= 4 or self.resolution0 * 2 ** self.levels > 1024:
-            raise InputError("--levels must be 0..4 and resolution0 * 2**levels at most 1024")
-        if self.threshold is not None and spec.learned and not 0.0 < self.threshold < 1.0:
-            raise InputError(f"--threshold for {spec.name} is a probability in (0, 1), not {self.threshold}")
-        if not self.seconds > 0 or not math.isfinite(self.seconds):
-            raise InputError("--seconds must be a positive number")
-        if spec.learned:
-            resolve_checkpoint(spec, self.checkpoint)
-        return spec
 
 
 class ModelStore:
@@ -80,7 +41,7 @@ class ModelStore:
         self._lock = threading.Lock()
 
     def get(self, path: Path, model_name: str, device: torch.device) -> tuple[torch.nn.Module, dict]:
-        from ..train.checkpoint import load_checkpoint
+        from .checkpoints import load_checkpoint
 
         key = (str(Path(path).resolve()), Path(path).stat().st_mtime_ns, str(device))
         with self._lock:
@@ -92,7 +53,7 @@ class ModelStore:
 def resolve_checkpoint(spec: ModelSpec, checkpoint: str | None) -> Path:
     """The weights to use for a learned model, checked cheaply (file kind, card, model name),
     or ModelUnavailable saying how to get some."""
-    from ..train.checkpoint import check_checkpoint
+    from .checkpoints import check_checkpoint
 
     path = Path(checkpoint) if checkpoint else default_checkpoint(spec.name)
     if path is None:
@@ -186,7 +147,7 @@ class ReconstructionSession:
         yield Finished(stats, cancelled=self.cancelled)
 
     def _prepare_learned(self) -> None:
-        from ..train.checkpoint import tuned_threshold
+        from .checkpoints import tuned_threshold
 
         model, card = self.store.get(self.checkpoint, self.spec.name, self.device)
         cfg = model.cfg
@@ -252,14 +213,14 @@ class ReconstructionSession:
             return self.field(points)
 
     def _fit(self, t0: float, stats: dict) -> Iterator[Event]:
-        from ..train.siren_fit import SdfFitter
+        from .fitting.siren_fit import SdfFitter
 
         points, normals = self._fit_points()
         self._support = points
         with self._model_lock:
             fitter = SdfFitter(points, normals, self.spec.config("cpu"), self.device, self.settings.seed)
         self.field = fitter.field
-        self.threshold = self.settings.threshold or 0.0
+        self.threshold = self.spec.threshold if self.settings.threshold is None else self.settings.threshold
         self.iso = -self.threshold
         yield Encoded(time.perf_counter() - t0)
         fit_time, next_mesh, last_report, terms = 0.0, 0.3, 0.0, {}
@@ -298,7 +259,7 @@ class ReconstructionSession:
             points = points[idx]
             normals = None if normals is None else normals[idx]
         if normals is None:
-            from ..data.normals import estimate_normals
+            from ..io.normals import estimate_normals
 
             normals = estimate_normals(points)
         return points, normals

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.errors import InputError
+from ..errors import InputError
 
 
 TRIMESH_TYPES = ("obj", "off", "stl", "glb", "gltf")

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import site
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..models.convonet import ConvONetConfig
-from ..models.onet import ONetConfig
-from ..models.siren import SirenConfig
-from .errors import InputError
+from .models.convonet import ConvONetConfig
+from .models.onet import ONetConfig
+from .models.siren import SirenConfig
+from ..errors import InputError
+from .settings import OCCUPANCY_THRESHOLD, SDF_LEVEL
 
 CONFIG_TYPES = {"onet": ONetConfig, "convonet": ConvONetConfig, "siren": SirenConfig}
 
@@ -46,20 +49,20 @@ MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in [
         ModelSpec(
-            "onet-pointcloud", "Occupancy Network (point cloud)", "onet", "points", True, 0.2,
+            "onet-pointcloud", "Occupancy Network (point cloud)", "onet", "points", True, OCCUPANCY_THRESHOLD,
             "Global 128-d code from a ResNet-PointNet, conditional-batch-norm decoder. Smooth, "
             "whole-object shapes; loses thin detail (the slides' 'oversmooth').",
             ONetConfig("pointcloud"),
             ONetConfig("pointcloud", c_dim=512, hidden=256, encoder_hidden=512),
         ),
         ModelSpec(
-            "onet-image", "Occupancy Network (single image)", "onet", "image", True, 0.2,
+            "onet-image", "Occupancy Network (single image)", "onet", "image", True, OCCUPANCY_THRESHOLD,
             "Small CNN trained from scratch encodes one RGB image; same decoder as the point model.",
             ONetConfig("image", c_dim=128, image_size=128),
             ONetConfig("image", c_dim=256, hidden=256, image_size=224, image_width=64),
         ),
         ModelSpec(
-            "convonet-3plane", "Convolutional ONet (3 planes)", "convonet", "points", True, 0.2,
+            "convonet-3plane", "Convolutional ONet (3 planes)", "convonet", "points", True, OCCUPANCY_THRESHOLD,
             "Local features on three axis-aligned planes with a 2D U-Net; keeps local detail and is "
             "the fastest to mesh on a CPU. Wants upright, axis-aligned input: a tilted or yawed scan "
             "loses detail (prefer the 3D grid then).",
@@ -67,21 +70,21 @@ MODELS: dict[str, ModelSpec] = {
             ConvONetConfig("3plane", reso=64, unet_depth=4, unet_filters=32),
         ),
         ModelSpec(
-            "convonet-grid", "Convolutional ONet (3D grid)", "convonet", "points", True, 0.2,
+            "convonet-grid", "Convolutional ONet (3D grid)", "convonet", "points", True, OCCUPANCY_THRESHOLD,
             "Local features on a 32^3 grid with a 3D U-Net; the least sensitive to how the input "
             "is rotated.",
             ConvONetConfig("grid", reso=32, unet_depth=3, unet_filters=16),
             ConvONetConfig("grid", reso=32, unet_depth=3, unet_filters=32),
         ),
         ModelSpec(
-            "siren", "SIREN (fitted to your points)", "siren", "points", False, 0.0,
+            "siren", "SIREN (fitted to your points)", "siren", "points", False, SDF_LEVEL,
             "A sine-activated MLP fitted to this one shape's oriented points as a signed distance "
             "function; no training data, sharp detail, needs some seconds of fitting.",
             SirenConfig("sine", width=64, lr=1e-3, batch=2048),
             SirenConfig("sine", width=256, batch=16384),
         ),
         ModelSpec(
-            "relu-mlp", "ReLU MLP (baseline fit)", "siren", "points", False, 0.0,
+            "relu-mlp", "ReLU MLP (baseline fit)", "siren", "points", False, SDF_LEVEL,
             "The same MLP with ReLU instead of sine, fitted the same way: the slides' oversmooth baseline.",
             SirenConfig("relu", width=64, lr=1e-3, batch=2048),
             SirenConfig("relu", width=256, batch=16384),
@@ -98,15 +101,26 @@ def get_spec(name: str) -> ModelSpec:
         raise InputError(f"unknown model {name!r}: choose one of {', '.join(MODELS)}") from None
 
 
-def checkpoint_dir() -> Path:
-    """Folder of shipped checkpoints: $IMPLICIT_STUDIO_CHECKPOINTS, else the repository's checkpoints/."""
+def checkpoint_dirs() -> list[Path]:
+    """The folders searched for shipped weights, in order (the first holding NAME.safetensors wins):
+
+    1. ``$IMPLICIT_STUDIO_CHECKPOINTS``: one folder, or several separated by ``os.pathsep``
+       (when set, nothing else is searched);
+    2. ``checkpoints/`` of the source checkout this package runs from (the folder holding
+       ``pyproject.toml`` above it);
+    3. ``share/implicit-studio/checkpoints`` under the installation prefix, where an installed
+       wheel puts them (``sys.prefix``, then the user's base, e.g. ``~/.local``).
+    """
     env = os.environ.get("IMPLICIT_STUDIO_CHECKPOINTS")
     if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[3] / "checkpoints"
+        return [Path(p) for p in env.split(os.pathsep) if p]
+    dirs = [parent / "checkpoints" for parent in Path(__file__).resolve().parents
+            if (parent / "pyproject.toml").is_file()][:1]
+    return dirs + [Path(prefix) / "share" / "implicit-studio" / "checkpoints"
+                   for prefix in (sys.prefix, site.getuserbase())]
 
 
 def default_checkpoint(name: str) -> Path | None:
-    """The shipped weights of model ``name`` (``checkpoints/NAME.safetensors``), or None."""
-    path = checkpoint_dir() / f"{name}.safetensors"
-    return path if path.is_file() else None
+    """The shipped weights of model ``name`` (``NAME.safetensors`` in ``checkpoint_dirs()``), or None."""
+    return next((d / f"{name}.safetensors" for d in checkpoint_dirs() if (d / f"{name}.safetensors").is_file()),
+                None)

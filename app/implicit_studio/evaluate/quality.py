@@ -34,8 +34,8 @@ def reconstruct(model: str, data, seconds: float, checkpoint: str | None = None,
     """Final mesh (trimesh, unit frame) of one session run, or None if empty; and seconds taken."""
     import trimesh
 
-    from .core.events import LevelMesh
-    from .core.session import ReconstructionSession, Settings
+    from ..engine.events import LevelMesh
+    from ..engine.session import ReconstructionSession, Settings
 
     t0 = time.perf_counter()
     final = None
@@ -88,9 +88,9 @@ def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, sir
     """Per-model mean metrics over ``n_shapes`` shapes spread evenly over ``split``
     (``checkpoint`` replaces the shipped weights and ``threshold`` their iso-level, for a single
     learned model)."""
-    from .core.registry import get_spec
-    from .data.dataset import load_shape
-    from .data.inputs import InputData
+    from ..engine.registry import get_spec
+    from ..train.data.dataset import load_shape
+    from ..io.inputs import InputData
     from .metrics import evaluate_against_samples
 
     ids = spread_ids(root, split, n_shapes)
@@ -174,8 +174,8 @@ def run(args: argparse.Namespace) -> int:
     import os
     import platform
 
-    from .core.errors import InputError
-    from .core.registry import MODELS, default_checkpoint
+    from ..errors import InputError
+    from ..engine.registry import MODELS, default_checkpoint
 
     root = Path(args.data)
     if not (root / "manifest.json").is_file():

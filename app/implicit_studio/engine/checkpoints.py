@@ -23,8 +23,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .. import __version__
-from ..core.errors import CheckpointError
-from ..core.registry import CONFIG_TYPES, MODELS, default_checkpoint
+from ..errors import CheckpointError
+from .registry import CONFIG_TYPES, MODELS, default_checkpoint
 
 FORMAT_VERSION = 1
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin")

@@ -1,1 +1,0 @@
-"""Qt-free core: errors, device selection, the model registry and the reconstruction session."""

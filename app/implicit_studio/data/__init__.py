@@ -1,1 +1,0 @@
-"""Qt-free data handling: file IO, normalisation, sampling, labels and data sets."""

@@ -1,0 +1,1 @@
+"""The engine: everything one reconstruction needs (settings, registry, checkpoint loading, the session and its events, models, per-shape fitting, meshing). Qt-free; imports nothing from training or evaluation."""

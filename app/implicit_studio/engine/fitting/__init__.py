@@ -1,0 +1,1 @@
+"""Per-shape fitting: SIREN / ReLU signed-distance fits to one input."""

@@ -1,0 +1,103 @@
+"""What a reconstruction is asked to do, declared once: each setting's default, range, unit and help.
+
+The CLI's options, the window's spin boxes and the API's ``Settings`` all read ``PARAMETERS``,
+so they cannot disagree. Kept free of torch: the argument parser imports it before anything heavy.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ..errors import InputError
+
+# best first: the 3D-grid ConvONet scores highest on the test and held-out splits and loses least
+# when the input is rotated (the model cards and scripts/orientation_check.py); the 3-plane one is the fastest
+DEFAULT_MODELS = ("convonet-grid", "convonet-3plane")
+
+OCCUPANCY_THRESHOLD = 0.2   # ONet's default iso-level, for weights whose card names none
+SDF_LEVEL = 0.0             # fitted signed distance functions mesh their zero level set
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One numeric setting: ``low <= value <= high`` (open at an end where ``open_ends`` says so)."""
+
+    name: str
+    default: float | None
+    low: float
+    high: float
+    unit: str
+    help: str
+    step: float = 1.0
+    decimals: int = 0
+    open_ends: bool = False
+
+    def check(self, value: float, flag: str | None = None) -> None:
+        """Raise InputError with one line when ``value`` is outside the range."""
+        inside = (self.low < value < self.high) if self.open_ends else (self.low <= value <= self.high)
+        if not (math.isfinite(value) and inside):
+            brackets = "()" if self.open_ends else "[]"
+            raise InputError(f"{flag or '--' + self.name.replace('_', '-')} must be in "
+                             f"{brackets[0]}{self.low:g}, {self.high:g}{brackets[1]}, not {value:g}")
+
+
+PARAMETERS: dict[str, Parameter] = {p.name: p for p in [
+    Parameter("resolution0", 32, 4, 256, "cells", "grid resolution of the first MISE level", step=8),
+    Parameter("levels", 2, 0, 4, "", "subdivision levels: each doubles the resolution near the surface"),
+    Parameter("seconds", 20.0, 0.1, 600.0, "s", "fitting time for SIREN and the ReLU MLP", decimals=1),
+    Parameter("mesh_every", 2.0, 0.1, math.inf, "s", "seconds of fitting between intermediate meshes", decimals=1),
+]}
+# the threshold's meaning depends on the model: a probability, or a signed distance in the unit box
+OCCUPANCY = Parameter("threshold", None, 0.0, 1.0, "", "occupancy probability the surface is meshed at "
+                      "(default: the one the checkpoint was tuned to)", step=0.05, decimals=3, open_ends=True)
+SDF = Parameter("threshold", SDF_LEVEL, -0.2, 0.2, "", "signed distance level the surface is meshed at",
+                step=0.01, decimals=3)
+MAX_FINE_RESOLUTION = 1024
+
+
+def threshold_parameter(learned: bool) -> Parameter:
+    """The threshold's range for an occupancy model (``learned``) or a fitted SDF."""
+    return OCCUPANCY if learned else SDF
+
+
+@dataclass
+class Settings:
+    """What to reconstruct with; the defaults are the application's defaults (``PARAMETERS``).
+
+    threshold : occupancy probability for ONet/ConvONet (default: the checkpoint card's),
+        signed distance level for SIREN (default 0)
+    seconds : SIREN / ReLU fitting time budget
+    mesh_every : seconds between intermediate meshes while fitting
+    n_input_points : points fed to a learned encoder (default: the model's training count)
+    """
+
+    model: str = DEFAULT_MODELS[0]
+    checkpoint: str | None = None
+    resolution0: int = PARAMETERS["resolution0"].default
+    levels: int = PARAMETERS["levels"].default
+    threshold: float | None = None
+    device: str = "auto"
+    seconds: float = PARAMETERS["seconds"].default
+    mesh_every: float = PARAMETERS["mesh_every"].default
+    n_input_points: int | None = None
+    seed: int = 0
+    batch_points: int = 16384
+
+    def validate(self):
+        """Check the settings (and a learned model's checkpoint) without loading anything heavy;
+        returns the model's ``ModelSpec``."""
+        from .registry import get_spec
+        from .session import resolve_checkpoint
+
+        spec = get_spec(self.model)
+        for name in ("resolution0", "levels", "seconds", "mesh_every"):
+            PARAMETERS[name].check(getattr(self, name))
+        if self.resolution0 * 2 ** self.levels > MAX_FINE_RESOLUTION:
+            raise InputError(f"resolution0 * 2**levels must be at most {MAX_FINE_RESOLUTION}, "
+                             f"not {self.resolution0 * 2 ** self.levels}")
+        if self.threshold is not None:
+            threshold_parameter(spec.learned).check(self.threshold)
+        if spec.learned:
+            resolve_checkpoint(spec, self.checkpoint)
+        return spec

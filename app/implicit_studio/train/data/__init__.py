@@ -1,0 +1,1 @@
+"""The training-set factory: shape sources, labels, renders, sampled data sets."""
