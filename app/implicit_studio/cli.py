@@ -37,7 +37,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     out = Path(args.out)
     settings = Settings(model=args.model, checkpoint=args.checkpoint, resolution0=args.resolution0,
                         levels=args.levels, threshold=args.threshold, device=args.device,
-                        seconds=args.seconds, seed=args.seed)
+                        seconds=args.seconds, refine=args.refine, seed=args.seed)
     settings.validate()
     check_output(out)
     up = parse_up(args.up)
@@ -55,7 +55,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
                      len(event.faces), event.evaluations, event.seconds)
             final = event
         elif isinstance(event, FitProgress) and not args.quiet and event.step % 50 == 0:
-            log.info("fit step %d  loss %.4f  %.1f steps/s", event.step, event.total, event.steps_per_s)
+            log.info("%s step %d  loss %.4f  %.1f steps/s", event.stage, event.step, event.total, event.steps_per_s)
         elif isinstance(event, Finished):
             stats = event.stats
     if final is None or len(final.faces) == 0:
@@ -132,6 +132,7 @@ def build_parser(argv: list[str] = ()) -> argparse.ArgumentParser:
                    f"(default {SDF.default:g})")
     p.add_argument("--device", default="auto", choices=DEVICE_CHOICES)
     _add_parameter(p, PARAMETERS["seconds"], float)
+    p.add_argument("--refine", type=float, metavar="SECONDS", help=PARAMETERS["refine"].help + " (0-600 s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stats-json", help="write timings and counts to this JSON file")
     p.add_argument("--up", default="+y", help=UP_HELP)

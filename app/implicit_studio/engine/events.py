@@ -24,13 +24,15 @@ class Encoded:
 
 @dataclass
 class FitProgress:
-    """SIREN / ReLU fitting: weighted loss terms after ``step`` optimisation steps."""
+    """Weighted loss terms after ``step`` optimisation steps of ``stage``: "fit" (SIREN / ReLU
+    fitted from scratch) or "refine" (a learned model's features tuned to this input)."""
 
     step: int
     seconds: float
     total: float
     terms: dict[str, float]
     steps_per_s: float
+    stage: str = "fit"
 
 
 @dataclass

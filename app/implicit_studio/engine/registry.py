@@ -26,6 +26,7 @@ class ModelSpec:
     input_kind : "points" or "image"
     learned : True for models that need trained weights; False for per-shape fits (SIREN, ReLU MLP)
     threshold : default iso-level as a probability for occupancy models, a distance for SDF models
+    refine_seconds : default test-time refinement budget for point inputs (0: none), as measured
     """
 
     name: str
@@ -37,6 +38,7 @@ class ModelSpec:
     description: str
     cpu: Any
     paper: Any
+    refine_seconds: float = 0.0
 
     def config(self, size: str = "cpu"):
         """A fresh copy of the "cpu" or "paper" config."""

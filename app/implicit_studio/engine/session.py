@@ -91,6 +91,7 @@ class ReconstructionSession:
         self.iso = 0.0              # the field's level meshed (a logit, or minus a distance)
         self.threshold: float | None = None   # the same as the user sees it (probability or distance), once encoded
         self._support: np.ndarray | None = None   # (N, 3) points a fitted surface must pass near
+        self._prior: tuple | None = None           # a learned model and its code for this input (never modified)
         self.checkpoint: Path | None = None
         self._cancel = threading.Event()
         self._stop_fit = threading.Event()
@@ -112,7 +113,7 @@ class ReconstructionSession:
         return self._cancel.is_set()
 
     def pause(self) -> None:
-        """Pause SIREN fitting (no effect on learned models)."""
+        """Pause fitting or refinement (no effect while a learned model encodes or meshes)."""
         self._running.clear()
 
     def resume(self) -> None:
@@ -123,7 +124,7 @@ class ReconstructionSession:
         return not self._running.is_set()
 
     def stop_fit(self) -> None:
-        """End SIREN fitting now and extract the final mesh from the current weights."""
+        """End fitting or refinement now and extract the final mesh from the current weights."""
         self._stop_fit.set()
         self._running.set()
 
@@ -139,10 +140,12 @@ class ReconstructionSession:
             self._prepare_learned()
             stats["encode_s"] = time.perf_counter() - t0
             yield Encoded(stats["encode_s"])
-            meshes = self._mesh(t0, stats)
+            refine = self.refine_seconds
+            yield from self._mesh(t0, stats, last=not refine)
+            if refine and not self.cancelled:
+                yield from self._refine(t0, stats, refine)
         else:
-            meshes = self._fit(t0, stats)
-        yield from meshes
+            yield from self._fit(t0, stats)
         stats["total_s"] = time.perf_counter() - t0
         yield Finished(stats, cancelled=self.cancelled)
 
@@ -165,11 +168,13 @@ class ReconstructionSession:
             return model.decode(pts, code)[0].float().cpu().numpy()
 
         self.field = field
+        self._prior = (model, code)
         self.threshold = tuned_threshold(card) if self.settings.threshold is None else self.settings.threshold
         self.iso = logit(self.threshold)
 
     def _mesh(self, t0: float, stats: dict, preview: bool = False, levels: int | None = None,
-              fit_step: int | None = None) -> Iterator[LevelMesh]:
+              fit_step: int | None = None, last: bool = True) -> Iterator[LevelMesh]:
+        """Stream MISE levels of the current field; ``last``: this pass ends the run (its top level is final)."""
         levels = self.settings.levels if levels is None else levels
         for lv in mise(self._locked_field, self.settings.resolution0, levels, self.iso, BOX,
                        self.settings.batch_points, self._cancel):
@@ -183,7 +188,7 @@ class ReconstructionSession:
                                         "field_s": lv.field_seconds, "marching_s": lv.marching_seconds,
                                         "vertices": len(vertices), "faces": len(faces),
                                         "floaters_removed": floaters})
-            final = not preview and lv.level == levels
+            final = last and not preview and lv.level == levels
             if final and len(faces) == 0:
                 stats["empty"] = self.empty_surface_message(lv.peak)
             yield LevelMesh(lv.level, levels, lv.resolution, vertices, faces, lv.evaluations, now,
@@ -223,9 +228,44 @@ class ReconstructionSession:
         self.threshold = self.spec.threshold if self.settings.threshold is None else self.settings.threshold
         self.iso = -self.threshold
         yield Encoded(time.perf_counter() - t0)
+        stats["fit"] = yield from self._optimise(fitter, self.settings.seconds, "fit", t0, stats)
+        if not self.cancelled:
+            yield from self._mesh(t0, stats, fit_step=fitter.steps)
+
+    @property
+    def refine_seconds(self) -> float:
+        """Seconds of test-time refinement after the prior's meshes: the setting, else the model's
+        measured default; 0 for models or inputs that are not refined (images, fitted models)."""
+        if not self.spec.learned or self.spec.input_kind != "points":
+            return 0.0
+        return self.spec.refine_seconds if self.settings.refine is None else self.settings.refine
+
+    def _refine(self, t0: float, stats: dict, seconds: float) -> Iterator[Event]:
+        """Fine-tune a copy of the prior's features on this input, streaming progress and previews."""
+        from .fitting.refine import Refiner
+
+        points = self.data.points
+        if len(points) > MAX_FIT_POINTS:
+            points = subsample(points, MAX_FIT_POINTS, self.settings.seed)
+            normals = None
+        else:
+            normals = self.data.normals
+        model, code = self._prior
+        with self._model_lock:
+            refiner = Refiner(model, code, points, normals, self.iso, self.device, self.settings.seed)
+            self.field = refiner.field
+        stats["refine"] = yield from self._optimise(refiner, seconds, "refine", t0, stats)
+        if not self.cancelled:
+            yield from self._mesh(t0, stats, fit_step=refiner.steps)
+
+    def _optimise(self, fitter, seconds: float, stage: str, t0: float, stats: dict):
+        """Step ``fitter`` (``step(cancel) -> terms | None``, ``steps``) for ``seconds`` of its own time,
+        yielding FitProgress about every 0.2 s and a preview mesh every ``mesh_every`` seconds; honours
+        pause, stop and cancel. Returns the JSON-ready summary of the optimisation."""
         fit_time, next_mesh, last_report, terms = 0.0, 0.3, 0.0, {}
         losses = []
-        while fit_time < self.settings.seconds and not self._stop_fit.is_set():
+        self._stop_fit.clear()
+        while fit_time < seconds and not self._stop_fit.is_set():
             self._running.wait()
             if self.cancelled:
                 break
@@ -240,16 +280,15 @@ class ReconstructionSession:
                 last_report = fit_time
                 losses.append((fitter.steps, fit_time, terms["total"]))
                 yield FitProgress(fitter.steps, fit_time, terms["total"],
-                                  {k: v for k, v in terms.items() if k != "total"}, fitter.steps / fit_time)
+                                  {k: v for k, v in terms.items() if k != "total"}, fitter.steps / fit_time, stage)
             if fit_time >= next_mesh:
                 next_mesh = fit_time + self.settings.mesh_every
                 yield from self._mesh(t0, stats, preview=True, levels=min(1, self.settings.levels),
                                       fit_step=fitter.steps)
-        stats["fit"] = {"steps": fitter.steps, "seconds": fit_time, "final_loss": terms.get("total"),
-                        "steps_per_s": fitter.steps / fit_time if fit_time else 0.0,
-                        "normals": "input" if self.data.normals is not None else "estimated", "curve": losses}
-        if not self.cancelled:
-            yield from self._mesh(t0, stats, fit_step=fitter.steps)
+        return {"steps": fitter.steps, "seconds": fit_time, "final_loss": terms.get("total"),
+                "final_terms": {k: v for k, v in terms.items() if k != "total"},
+                "steps_per_s": fitter.steps / fit_time if fit_time else 0.0,
+                "normals": "input" if self.data.normals is not None else "estimated", "curve": losses}
 
     def _fit_points(self) -> tuple[np.ndarray, np.ndarray]:
         points = self.data.points

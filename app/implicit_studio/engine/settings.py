@@ -46,6 +46,8 @@ PARAMETERS: dict[str, Parameter] = {p.name: p for p in [
     Parameter("resolution0", 32, 4, 256, "cells", "grid resolution of the first MISE level", step=8),
     Parameter("levels", 2, 0, 4, "", "subdivision levels: each doubles the resolution near the surface"),
     Parameter("seconds", 20.0, 0.1, 600.0, "s", "fitting time for SIREN and the ReLU MLP", decimals=1),
+    Parameter("refine", None, 0.0, 600.0, "s", "test-time refinement of a learned model's features to "
+              "this input, after the prior's meshes (0: off; default: the model's measured budget)", decimals=1),
     Parameter("mesh_every", 2.0, 0.1, math.inf, "s", "seconds of fitting between intermediate meshes", decimals=1),
 ]}
 # the threshold's meaning depends on the model: a probability, or a signed distance in the unit box
@@ -68,6 +70,7 @@ class Settings:
     threshold : occupancy probability for ONet/ConvONet (default: the checkpoint card's),
         signed distance level for SIREN (default 0)
     seconds : SIREN / ReLU fitting time budget
+    refine : seconds of test-time refinement for learned point models (None: the model's default, 0: off)
     mesh_every : seconds between intermediate meshes while fitting
     n_input_points : points fed to a learned encoder (default: the model's training count)
     """
@@ -79,6 +82,7 @@ class Settings:
     threshold: float | None = None
     device: str = "auto"
     seconds: float = PARAMETERS["seconds"].default
+    refine: float | None = None
     mesh_every: float = PARAMETERS["mesh_every"].default
     n_input_points: int | None = None
     seed: int = 0
@@ -96,6 +100,8 @@ class Settings:
         if self.resolution0 * 2 ** self.levels > MAX_FINE_RESOLUTION:
             raise InputError(f"resolution0 * 2**levels must be at most {MAX_FINE_RESOLUTION}, "
                              f"not {self.resolution0 * 2 ** self.levels}")
+        if self.refine is not None:
+            PARAMETERS["refine"].check(self.refine)
         if self.threshold is not None:
             threshold_parameter(spec.learned).check(self.threshold)
         if spec.learned:

@@ -12,7 +12,6 @@ from ..models.siren import SirenConfig, sdf_loss_terms
 from .adam import LeanAdam
 
 
-
 class SdfFitter:
     """Adam on the SIREN SDF loss for one point cloud; call ``step()`` as often as time allows.
 
