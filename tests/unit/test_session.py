@@ -41,7 +41,7 @@ def test_learned_events_in_order(tmp_path, torus_cloud, name):
     ckpt = _random_checkpoint(tmp_path, name)
     # random weights: a threshold at the median logit guarantees some surface
     session = ReconstructionSession(_cloud(torus_cloud[0]), Settings(model=name, checkpoint=str(ckpt),
-                                                                     resolution0=16, levels=1))
+                                                                     resolution0=16, levels=1, refine=0))
     events = list(session.run())
     assert isinstance(events[0], Started) and isinstance(events[1], Encoded)
     meshes = [e for e in events if isinstance(e, LevelMesh)]

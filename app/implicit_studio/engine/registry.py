@@ -26,7 +26,8 @@ class ModelSpec:
     input_kind : "points" or "image"
     learned : True for models that need trained weights; False for per-shape fits (SIREN, ReLU MLP)
     threshold : default iso-level as a probability for occupancy models, a distance for SDF models
-    refine_seconds : default test-time refinement budget for point inputs (0: none), as measured
+    refine_seconds : default test-time refinement budget for point inputs (0: none): about twice the
+        time its refinement steps (``engine.fitting.refine.DEFAULTS``) took on 2 busy CPU cores
     """
 
     name: str
@@ -56,6 +57,7 @@ MODELS: dict[str, ModelSpec] = {
             "whole-object shapes; loses thin detail (the slides' 'oversmooth').",
             ONetConfig("pointcloud"),
             ONetConfig("pointcloud", c_dim=512, hidden=256, encoder_hidden=512),
+            refine_seconds=8.0,
         ),
         ModelSpec(
             "onet-image", "Occupancy Network (single image)", "onet", "image", True, OCCUPANCY_THRESHOLD,
@@ -70,6 +72,7 @@ MODELS: dict[str, ModelSpec] = {
             "loses detail (prefer the 3D grid then).",
             ConvONetConfig("3plane", reso=64, unet_depth=4, unet_filters=32),
             ConvONetConfig("3plane", reso=64, unet_depth=4, unet_filters=32),
+            refine_seconds=4.0,
         ),
         ModelSpec(
             "convonet-grid", "Convolutional ONet (3D grid)", "convonet", "points", True, OCCUPANCY_THRESHOLD,
@@ -77,6 +80,7 @@ MODELS: dict[str, ModelSpec] = {
             "is rotated.",
             ConvONetConfig("grid", reso=32, unet_depth=3, unet_filters=16),
             ConvONetConfig("grid", reso=32, unet_depth=3, unet_filters=32),
+            refine_seconds=3.0,
         ),
         ModelSpec(
             "siren", "SIREN (fitted to your points)", "siren", "points", False, SDF_LEVEL,

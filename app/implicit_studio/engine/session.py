@@ -63,6 +63,14 @@ def resolve_checkpoint(spec: ModelSpec, checkpoint: str | None) -> Path:
     return path
 
 
+def refine_budget(spec: ModelSpec, settings: Settings) -> float:
+    """Seconds of test-time refinement after a learned model's meshes: the setting, else the
+    model's measured default; 0 for models that are not refined (image and fitted models)."""
+    if not spec.learned or spec.input_kind != "points":
+        return 0.0
+    return spec.refine_seconds if settings.refine is None else settings.refine
+
+
 def logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
@@ -234,15 +242,11 @@ class ReconstructionSession:
 
     @property
     def refine_seconds(self) -> float:
-        """Seconds of test-time refinement after the prior's meshes: the setting, else the model's
-        measured default; 0 for models or inputs that are not refined (images, fitted models)."""
-        if not self.spec.learned or self.spec.input_kind != "points":
-            return 0.0
-        return self.spec.refine_seconds if self.settings.refine is None else self.settings.refine
+        return refine_budget(self.spec, self.settings)
 
     def _refine(self, t0: float, stats: dict, seconds: float) -> Iterator[Event]:
         """Fine-tune a copy of the prior's features on this input, streaming progress and previews."""
-        from .fitting.refine import Refiner
+        from .fitting.refine import DEFAULTS, Refiner
 
         points = self.data.points
         if len(points) > MAX_FIT_POINTS:
@@ -252,20 +256,21 @@ class ReconstructionSession:
             normals = self.data.normals
         model, code = self._prior
         with self._model_lock:
-            refiner = Refiner(model, code, points, normals, self.iso, self.device, self.settings.seed)
+            refiner = Refiner(model, code, points, normals, self.iso, self.device, self.settings.seed,
+                              DEFAULTS[self.spec.name])
             self.field = refiner.field
-        stats["refine"] = yield from self._optimise(refiner, seconds, "refine", t0, stats)
+        stats["refine"] = yield from self._optimise(refiner, seconds, "refine", t0, stats, refiner.cfg.steps)
         if not self.cancelled:
             yield from self._mesh(t0, stats, fit_step=refiner.steps)
 
-    def _optimise(self, fitter, seconds: float, stage: str, t0: float, stats: dict):
-        """Step ``fitter`` (``step(cancel) -> terms | None``, ``steps``) for ``seconds`` of its own time,
-        yielding FitProgress about every 0.2 s and a preview mesh every ``mesh_every`` seconds; honours
+    def _optimise(self, fitter, seconds: float, stage: str, t0: float, stats: dict, max_steps: int | None = None):
+        """Step ``fitter`` (``step(cancel) -> terms | None``, ``steps``) for ``seconds`` of its own time
+        (or until ``max_steps``), yielding FitProgress about every 0.2 s and a preview mesh every ``mesh_every`` seconds; honours
         pause, stop and cancel. Returns the JSON-ready summary of the optimisation."""
         fit_time, next_mesh, last_report, terms = 0.0, 0.3, 0.0, {}
         losses = []
         self._stop_fit.clear()
-        while fit_time < seconds and not self._stop_fit.is_set():
+        while fit_time < seconds and not self._stop_fit.is_set() and fitter.steps < (max_steps or math.inf):
             self._running.wait()
             if self.cancelled:
                 break

@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, Q
 
 from ..engine.events import Encoded, Finished, FitProgress, Started
 from ..engine.registry import MODELS
-from ..engine.session import Settings
+from ..engine.session import Settings, refine_budget
 from . import dialogs
 from .compare import MetricsTable, ViewGrid
 from .fit_panel import FitPanel
@@ -283,7 +283,8 @@ class MainWindow(QMainWindow):
         values = self.model_panel.values()
         values.pop("model")
         if self.compare_models:
-            values["threshold"] = None     # each model its own default iso-level
+            values["threshold"] = None     # each model its own default iso-level and refinement
+            values["refine"] = None
         for key, value in values.items():
             setattr(self.model.settings, key, value)
         self.model.reconstruct(self.current_models())
@@ -312,8 +313,11 @@ class MainWindow(QMainWindow):
         names = [r.model for r in runs]
         levels = self.model.settings.levels
         fitted = {i: self.model.settings.seconds for i, n in enumerate(names) if n in MODELS and not MODELS[n].learned}
-        self.progress.start(names, levels, fitted, frozenset(i for i, n in enumerate(names) if n in REPRESENTATIONS))
-        self.fit_panel.start({i: names[i] for i in fitted})
+        refined = {i: refine_budget(MODELS[n], self.model.settings) for i, n in enumerate(names) if n in MODELS}
+        refined = {i: s for i, s in refined.items() if s > 0}
+        self.progress.start(names, levels, fitted, frozenset(i for i, n in enumerate(names) if n in REPRESENTATIONS),
+                            refined)
+        self.fit_panel.start({i: names[i] for i in (*fitted, *refined)})
         self.metrics.start([view_title(n) for n in names])
         self.slice_view.clear()
         self._slice_index = next((i for i, n in enumerate(names) if n in MODELS), None)
@@ -340,7 +344,8 @@ class MainWindow(QMainWindow):
             view.set_mesh(mesh.vertices, mesh.faces, event.normals)
             view.set_points_visible(self.points_action.isChecked())
             self.progress.on_event(index, mesh)
-            what = f"fit step {mesh.fit_step} preview" if mesh.preview else f"level {mesh.level}/{mesh.levels}"
+            stage = "fit" if run.model in MODELS and not MODELS[run.model].learned else "refine"
+            what = f"{stage} step {mesh.fit_step} preview" if mesh.preview else f"level {mesh.level}/{mesh.levels}"
             if run.model in MODELS:
                 view.set_caption(f"{what}: {mesh.resolution}^3, {len(mesh.faces):,} faces, "
                                  f"{mesh.evaluations:,} evaluations, {mesh.seconds:.2f} s")

@@ -42,10 +42,11 @@ def model_card_text(name: str) -> str:
 
 def _spin_box(param: Parameter) -> QSpinBox | QDoubleSpinBox:
     """A spin box over a declared setting's range, at its default, with its help as tooltip."""
-    box = QDoubleSpinBox(decimals=param.decimals) if isinstance(param.default, float) else QSpinBox()
+    box = QSpinBox() if isinstance(param.default, int) else QDoubleSpinBox(decimals=param.decimals)
     box.setRange(param.low, param.high)
     box.setSingleStep(param.step)
-    box.setValue(param.default)
+    if param.default is not None:
+        box.setValue(param.default)
     if param.unit and param.unit != "cells":
         box.setSuffix(f" {param.unit}")
     box.setToolTip(param.help[0].upper() + param.help[1:])
@@ -75,11 +76,13 @@ class ModelPanel(QGroupBox):
         self.levels = _spin_box(PARAMETERS["levels"])
         self.threshold = QDoubleSpinBox()
         self.seconds = _spin_box(PARAMETERS["seconds"])
+        self.refine = _spin_box(PARAMETERS["refine"])
         form = QFormLayout()
         form.addRow("Resolution", self.resolution0)
         form.addRow("Levels", self.levels)
         form.addRow("Threshold", self.threshold)
         form.addRow("Fit time", self.seconds)
+        form.addRow("Refine", self.refine)
         self.run_button = QPushButton("Reconstruct")
         self.run_button.setToolTip("Reconstruct (Ctrl+R)")
         self.cancel_button = QPushButton("Cancel")
@@ -117,17 +120,19 @@ class ModelPanel(QGroupBox):
         self.threshold.setToolTip(param.help[0].upper() + param.help[1:])
         self.threshold.setValue(default_threshold(spec.name))
         self.seconds.setEnabled(not spec.learned)
+        self.refine.setEnabled(spec.learned and spec.input_kind == "points")
+        self.refine.setValue(spec.refine_seconds)
 
     def values(self) -> dict:
         """The Settings fields this panel controls."""
         return {"model": self.model, "resolution0": self.resolution0.value(), "levels": self.levels.value(),
-                "threshold": self.threshold.value(), "seconds": self.seconds.value()}
+                "threshold": self.threshold.value(), "seconds": self.seconds.value(), "refine": self.refine.value()}
 
     def apply(self, values: dict) -> None:
         """Set the controls from a preset or the command line (unknown keys are ignored)."""
         if "model" in values:
             self.set_model(values["model"])
-        for key in ("resolution0", "levels", "threshold", "seconds"):
+        for key in ("resolution0", "levels", "threshold", "seconds", "refine"):
             if key in values:
                 getattr(self, key).setValue(values[key])
 

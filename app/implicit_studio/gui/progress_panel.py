@@ -47,8 +47,9 @@ class ProgressPanel(QGroupBox):
         self.rows: list[dict] = []
 
     def start(self, names: list[str], levels: int, fit_seconds: dict[int, float],
-              plain: frozenset[int] = frozenset()) -> None:
-        """New rows for the views ``names``; ``fit_seconds[i]`` is set for fitted models.
+              plain: frozenset[int] = frozenset(), refine_seconds: dict[int, float] | None = None) -> None:
+        """New rows for the views ``names``; ``fit_seconds[i]`` is set for fitted models, and
+        ``refine_seconds[i]`` for learned ones refined after their levels (a last "refine" bar).
 
         Rows in ``plain`` (classroom views of the input: points, voxels, ground truth) get one
         bar across the level columns: they are built in one go, not meshed level by level.
@@ -72,7 +73,12 @@ class ProgressPanel(QGroupBox):
             self._grid.addWidget(prepare, i, 1)
             for k, bar in enumerate(bars):
                 self._grid.addWidget(bar, i, 2 + k)
-            self.rows.append({"prepare": prepare, "levels": bars, "fit": fit_seconds.get(i)})
+            refine = (refine_seconds or {}).get(i)
+            refine_bar = _bar("refine %p%") if refine else None
+            if refine_bar is not None:
+                self._grid.addWidget(refine_bar, i, 3 + levels)
+            self.rows.append({"prepare": prepare, "levels": bars, "fit": fit_seconds.get(i),
+                              "refine": refine, "refine_bar": refine_bar})
 
     def on_event(self, index: int, event) -> None:
         """Advance row ``index`` for a session event (LevelMesh arrives unwrapped)."""
@@ -84,6 +90,8 @@ class ProgressPanel(QGroupBox):
         elif isinstance(event, Encoded) and row["fit"] is None:
             self._complete(row["prepare"])
             self._busy(row["levels"], 0)
+        elif isinstance(event, FitProgress) and event.stage == "refine" and row.get("refine"):
+            _show(row["refine_bar"], 100, min(100, int(100 * event.seconds / row["refine"])))
         elif isinstance(event, FitProgress) and row["fit"]:
             _show(row["prepare"], 100, min(100, int(100 * event.seconds / row["fit"])))
         elif isinstance(event, LevelMesh) and not event.preview:
@@ -94,7 +102,7 @@ class ProgressPanel(QGroupBox):
         elif isinstance(event, Finished) and not row["levels"]:
             _show(row["prepare"], 100, 0 if event.cancelled else 100, "cancelled" if event.cancelled else "shown")
         elif isinstance(event, Finished):
-            for bar in [row["prepare"], *row["levels"]]:
+            for bar in [row["prepare"], *row["levels"], *([row["refine_bar"]] if row.get("refine_bar") else [])]:
                 if bar.maximum() == 0:
                     _show(bar, 100, 0, "cancelled" if event.cancelled else None)
 
