@@ -96,6 +96,8 @@ class ProgressPanel(QGroupBox):
             _show(row["prepare"], 100, min(100, int(100 * event.seconds / row["fit"])))
         elif isinstance(event, LevelMesh) and not event.preview:
             self._complete(row["prepare"])
+            if row.get("refine_bar") is not None and event.fit_step is not None:   # the refined levels
+                self._complete(row["refine_bar"])
             if event.level < len(row["levels"]):
                 _show(row["levels"][event.level], 100, 100, f"L{event.level} {event.resolution}^3")
             self._busy(row["levels"], event.level + 1)
