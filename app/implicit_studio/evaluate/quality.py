@@ -30,8 +30,10 @@ def noisy_input(surface: np.ndarray, n: int, noise: float, seed: int) -> np.ndar
     return (surface[idx] + rng.normal(scale=noise, size=(n, 3))).astype(np.float32)
 
 
-def reconstruct(model: str, data, seconds: float, checkpoint: str | None = None, threshold: float | None = None):
-    """Final mesh (trimesh, unit frame) of one session run, or None if empty; and seconds taken."""
+def reconstruct(model: str, data, seconds: float, checkpoint: str | None = None, threshold: float | None = None,
+                refine: float | None = 0.0):
+    """Final mesh (trimesh, unit frame) of one session run, or None if empty; and seconds taken.
+    ``refine``: seconds of test-time refinement (0: the prior alone, None: the model's default)."""
     import trimesh
 
     from ..engine.events import LevelMesh
@@ -39,7 +41,7 @@ def reconstruct(model: str, data, seconds: float, checkpoint: str | None = None,
 
     t0 = time.perf_counter()
     final = None
-    settings = Settings(model=model, seconds=seconds, checkpoint=checkpoint, threshold=threshold)
+    settings = Settings(model=model, seconds=seconds, checkpoint=checkpoint, threshold=threshold, refine=refine)
     for event in ReconstructionSession(data, settings).run():
         if isinstance(event, LevelMesh) and event.final:
             final = event
@@ -87,7 +89,8 @@ def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, sir
                    threshold: float | None = None) -> dict:
     """Per-model mean metrics over ``n_shapes`` shapes spread evenly over ``split``
     (``checkpoint`` replaces the shipped weights and ``threshold`` their iso-level, for a single
-    learned model)."""
+    learned model). A learned model is its prior alone; ``NAME+refine`` is the same model refined
+    to each input with its default budget."""
     from ..engine.registry import get_spec
     from ..train.data.dataset import load_shape
     from ..io.inputs import InputData
@@ -104,13 +107,15 @@ def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, sir
             if name == "poisson":
                 mesh, dt = poisson(noisy_input(shape["surface_points"], 3000, 0.005, seed + k))
             else:
-                spec = get_spec(name)
+                model, refined = name.removesuffix("+refine"), name.endswith("+refine")
+                spec = get_spec(model)
                 if spec.input_kind == "image":
                     data = InputData(shape_id, "image", image=shape["images"][0])
                 else:
                     n_in = getattr(spec.config("cpu"), "n_input_points", 3000)
                     data = InputData(shape_id, "points", points=noisy_input(shape["surface_points"], n_in, 0.005, seed + k))
-                mesh, dt = reconstruct(name, data, siren_seconds, *((checkpoint, threshold) if spec.learned else (None, None)))
+                mesh, dt = reconstruct(model, data, siren_seconds, *((checkpoint, threshold) if spec.learned else (None, None)),
+                                       refine=None if refined else 0.0)
             metrics = evaluate_against_samples(mesh, *gt, seed=seed)
             metrics["seconds"] = dt
             metrics["shape"] = shape_id
@@ -166,7 +171,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shapes", type=int, default=50, help="shapes per split")
     parser.add_argument("--siren-shapes", type=int, default=5, help="shapes per split for SIREN (60 s each)")
     parser.add_argument("--siren-seconds", type=float, default=60.0)
-    parser.add_argument("--models", default="onet-pointcloud,onet-image,convonet-3plane,convonet-grid,poisson,siren")
+    parser.add_argument("--models", default="onet-pointcloud,onet-image,convonet-3plane,convonet-grid,poisson,siren",
+                        help="comma-separated; NAME+refine adds a learned model refined to each input")
     parser.add_argument("--seed", type=int, default=0)
 
 
@@ -180,7 +186,8 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.data)
     if not (root / "manifest.json").is_file():
         raise InputError(f"{root}: no data set there (manifest.json missing); run 'implicit-studio data build'")
-    models = [m for m in args.models.split(",") if m == "poisson" or not MODELS[m].learned or default_checkpoint(m)]
+    models = [m for m in args.models.split(",")
+              if m == "poisson" or not MODELS[m.removesuffix("+refine")].learned or default_checkpoint(m.removesuffix("+refine"))]
     results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", "splits": {},
                "inputs": "300 points (ONet) / 3000 points (others), noise std 0.005; image: view 0", "skipped": {}}
     for name in [m for m in args.models.split(",") if m not in models]:
