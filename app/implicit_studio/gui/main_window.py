@@ -33,7 +33,7 @@ from .progress_panel import ProgressPanel
 from .representations import REPRESENTATIONS
 from .session_model import StudioModel
 from .slice_view import SliceView
-from .turntable import TurntableRecorder
+from .turntable import FRAMES as TURNTABLE_FRAMES, TurntableRecorder
 from .workers import MeshPayload
 
 log = logging.getLogger(__name__)
@@ -511,10 +511,11 @@ class MainWindow(QMainWindow):
             except InputError as exc:
                 self._report("Cannot save the turntable", str(exc))
 
-    def save_turntable(self, path: str) -> TurntableRecorder:
-        """Film one orbit of the views (with their titles, captions and colour bar) into ``path`` (.gif or
-        .mp4); the recorder's ``done(path)`` or ``failed(message)`` tells when it is written."""
-        recorder = TurntableRecorder(self.center, self.grid.active(), path, parent=self)
+    def save_turntable(self, path: str, frames: int = TURNTABLE_FRAMES) -> TurntableRecorder:
+        """Film one orbit of the views (with their titles, captions and colour bar) in ``frames`` frames
+        into ``path`` (.gif or .mp4); the recorder's ``done(path)`` or ``failed(message)`` tells when it
+        is written."""
+        recorder = TurntableRecorder(self.center, self.grid.active(), path, frames, parent=self)
         recorder.progress.connect(lambda k, n: self.statusBar().showMessage(f"turntable: frame {k} of {n}"))
         recorder.done.connect(lambda p: self.statusBar().showMessage(f"wrote {p}"))
         recorder.failed.connect(lambda msg: self._report("Turntable failed", msg))

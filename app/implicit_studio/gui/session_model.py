@@ -312,6 +312,8 @@ class StudioModel(QObject):
         ever (the connection lives in the thread); ``finished`` is emitted just before the thread
         ends, so it is joined before its last reference goes."""
         thread = self.sender()
+        if thread is None:
+            return          # delivered after shutdown let the thread go: it was joined there
         thread.wait()
         self._threads.discard(thread)
 
