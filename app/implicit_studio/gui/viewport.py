@@ -115,9 +115,12 @@ class Viewport:
         self.caption.setStyleSheet("color: #666; padding: 2px;")
         self.error_summary = QLabel("")
         self.error_summary.setStyleSheet("color: #8a3b12; padding: 0 2px 2px 2px;")
-        # a new caption must not re-lay out the window (each resize reallocates the GL frame buffer)
+        # a new caption or summary must not re-lay out the window (each resize reallocates the GL frame
+        # buffer, hundreds of milliseconds under a software renderer): their space is kept while hidden
         for label in (self.caption, self.error_summary):
-            label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            policy = QSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+            policy.setRetainSizeWhenHidden(True)
+            label.setSizePolicy(policy)
         self.error_summary.setVisible(False)
         layout = QVBoxLayout(self.widget)
         layout.setContentsMargins(0, 0, 0, 0)
