@@ -1,7 +1,7 @@
 """Error colours: the colour map every view shares, its clamp, and the labelled colour bar under the views.
 
 A mesh's vertices are coloured by their distance to a reference (``evaluate.distances``),
-from pale yellow (0) to red (the clamp and beyond). The map is declared once, here, and
+from a cool near-white (0) to dark red (the clamp and beyond). The map is declared once, here, and
 used both by the viewports (a vispy colormap, applied on the GPU) and by the colour bar.
 """
 
@@ -13,10 +13,10 @@ from PySide6.QtCore import QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QLinearGradient, QPainter
 from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QHBoxLayout, QLabel, QSizePolicy, QWidget
 
-# (position in [0, 1], RGB): a sequential yellow-orange-red map (as ColorBrewer's YlOrRd) that
-# stays bright against the viewports' dark background
-STOPS = ((0.0, (1.0, 1.0, 0.80)), (0.25, (1.0, 0.85, 0.46)), (0.5, (0.99, 0.55, 0.24)),
-         (0.75, (0.89, 0.10, 0.11)), (1.0, (0.69, 0.0, 0.15)))
+# (position in [0, 1], RGB): from a cool near-white (unlike the plain mesh colour, so a good surface
+# still reads as coloured) through yellow and orange to dark red, bright against the dark viewports
+STOPS = ((0.0, (0.90, 0.94, 1.0)), (0.25, (1.0, 0.88, 0.45)), (0.5, (0.99, 0.55, 0.24)),
+         (0.75, (0.89, 0.10, 0.11)), (1.0, (0.60, 0.0, 0.15)))
 DEFAULT_CLAMP = 0.02     # the F-score@2% distance of the metrics, until measured distances say otherwise
 
 
