@@ -241,3 +241,11 @@ def test_turntable_from_the_command_line(sphere_file, tmp_path):
 
     with Image.open(out) as gif:
         assert gif.n_frames == 60
+
+
+def test_auto_clamp_rounds_the_largest_95th_percentile_up():
+    from implicit_studio.gui.error_colours import DEFAULT_CLAMP, auto_clamp, nice_ceiling
+
+    assert [nice_ceiling(v) for v in (0.0273, 0.0116, 0.02, 0.00051)] == [0.03, 0.015, 0.02, 0.0006]
+    assert auto_clamp([0.004, None, 0.0273]) == 0.03
+    assert auto_clamp([]) == auto_clamp([None, 0.0]) == DEFAULT_CLAMP

@@ -27,10 +27,13 @@ def vispy_colormap():
     return Colormap([rgb for _, rgb in STOPS], controls=[pos for pos, _ in STOPS])
 
 
+NICE_STEPS = (1.0, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+
+
 def nice_ceiling(value: float) -> float:
-    """The smallest of 1, 2, 2.5 or 5 times a power of ten that is >= ``value`` (> 0)."""
+    """The smallest of ``NICE_STEPS`` times a power of ten that is >= ``value`` (> 0)."""
     power = 10.0 ** math.floor(math.log10(value))
-    return next(m * power for m in (1.0, 2.0, 2.5, 5.0, 10.0) if m * power >= value * (1 - 1e-9))
+    return next(round(m * power, 12) for m in NICE_STEPS if m * power >= value * (1 - 1e-9))
 
 
 def auto_clamp(p95s: list[float]) -> float:

@@ -24,7 +24,7 @@ STEPS = 110
 AXES = ("x", "y", "z")
 
 
-PLANE_ALPHA = (70, 220)    # opacity (of 255) of the 3D slice plane outside and inside the surface
+PLANE_ALPHA = (45, 220)    # opacity (of 255) of the 3D slice plane outside and inside the surface
 SDF_RAMP = 0.02            # signed distance over which the plane turns from transparent to opaque
 
 
