@@ -157,6 +157,13 @@ def build_parser(argv: list[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("--compare", help="comma-separated models to compare side by side")
     p.add_argument("--preset", help="classroom preset name (see resources/presets)")
     p.add_argument("--screenshot", help="save a PNG of the window when all work is done")
+    p.add_argument("--turntable", metavar="OUT", help="when all work is done, save one orbit of the views as an "
+                   "animated GIF (.gif) or, with imageio-ffmpeg installed, an MP4 (.mp4)")
+    p.add_argument("--error-colours", action="store_true",
+                   help="colour the meshes by their distance to the ground truth (mesh inputs) or the input points")
+    p.add_argument("--slice-plane", metavar="AXIS[=POS]",
+                   help="draw the slice plane in the views, e.g. z or x=0.1 (unit frame, -0.55 to 0.55)")
+    p.add_argument("--cut-away", action="store_true", help="cut the meshes away beyond the slice plane")
     p.add_argument("--exit-when-done", action="store_true")
     p.add_argument("--up", default="+y", help=UP_HELP)
     p.set_defaults(func=cmd_gui)

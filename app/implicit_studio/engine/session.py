@@ -22,8 +22,8 @@ import torch
 from ..io.inputs import InputData
 from ..io.normalize import BOX
 from .meshing.components import drop_floaters
-from .meshing.mise import dense_grid, mise
-from .settings import Settings
+from .meshing.mise import dense_grid, is_cancelled, mise
+from .settings import Settings, threshold_parameter
 from .device import select_device
 from ..errors import InputError, ModelUnavailable
 from .events import Encoded, Event, Finished, FitProgress, LevelMesh, Started
@@ -100,6 +100,7 @@ class ReconstructionSession:
         self.threshold: float | None = None   # the same as the user sees it (probability or distance), once encoded
         self._support: np.ndarray | None = None   # (N, 3) points a fitted surface must pass near
         self._prior: tuple | None = None           # a learned model and its code for this input (never modified)
+        self._coarse: tuple | None = None   # (field, level-0 grid) of the last full meshing: remesh reuses it
         self.checkpoint: Path | None = None
         self._cancel = threading.Event()
         self._stop_fit = threading.Event()
@@ -181,11 +182,15 @@ class ReconstructionSession:
         self.iso = logit(self.threshold)
 
     def _mesh(self, t0: float, stats: dict, preview: bool = False, levels: int | None = None,
-              fit_step: int | None = None, last: bool = True) -> Iterator[LevelMesh]:
-        """Stream MISE levels of the current field; ``last``: this pass ends the run (its top level is final)."""
+              fit_step: int | None = None, last: bool = True, cancel: Callable[[], bool] | None = None,
+              coarse: np.ndarray | None = None) -> Iterator[LevelMesh]:
+        """Stream MISE levels of the current field; ``last``: this pass ends the run (its top level is
+        final); ``coarse``: a level-0 grid of this field already evaluated."""
         levels = self.settings.levels if levels is None else levels
         for lv in mise(self._locked_field, self.settings.resolution0, levels, self.iso, BOX,
-                       self.settings.batch_points, self._cancel):
+                       self.settings.batch_points, self._cancel if cancel is None else cancel, coarse):
+            if lv.level == 0 and not preview:
+                self._coarse = (self.field, lv.grid)
             vertices, faces, floaters = lv.vertices, lv.faces, 0
             if self._support is not None:      # fitted models: blobs far from every input point go
                 vertices, faces, floaters = drop_floaters(vertices, faces, self._support, lv.resolution, BOX)
@@ -201,6 +206,33 @@ class ReconstructionSession:
                 stats["empty"] = self.empty_surface_message(lv.peak)
             yield LevelMesh(lv.level, levels, lv.resolution, vertices, faces, lv.evaluations, now,
                             final=final, preview=preview, fit_step=fit_step)
+
+    def remesh(self, threshold: float, cancel=None, stats: dict | None = None) -> Iterator[LevelMesh]:
+        """Mesh the field already encoded (or fitted) by ``run()`` again at another iso-level.
+
+        Nothing is re-encoded or refitted: only MISE runs, streaming one ``LevelMesh`` per level
+        (coarse first, the last one ``final``; ``seconds`` counts from this call). The level-0 grid
+        of the last full meshing of the same field is reused, so the first mesh costs only marching
+        cubes. The threshold is checked (InputError) and taken at once; the meshing happens as the
+        iterator is consumed.
+
+        threshold : as ``Settings.threshold``: an occupancy probability for ONet/ConvONet, a signed
+            distance level for SIREN / ReLU MLP; it becomes the session's ``threshold``
+        cancel : a ``threading.Event`` or a callable returning True: the remesh stops between field
+            batches and the generator ends (the session's own ``cancel`` stops it too)
+        stats : a dict to receive the per-level figures (``"levels"``) and, when the final mesh is
+            empty, the reason (``"empty"``), as in ``run()``'s stats
+        """
+        if self.field is None:
+            raise RuntimeError("the session has no field yet: run it first")
+        threshold_parameter(self.spec.learned).check(threshold, "threshold")
+        stats = {} if stats is None else stats
+        stats.setdefault("levels", [])
+        self.threshold = float(threshold)
+        self.iso = logit(self.threshold) if self.spec.learned else -self.threshold
+        coarse = self._coarse[1] if self._coarse is not None and self._coarse[0] is self.field else None
+        return self._mesh(time.perf_counter(), stats, cancel=lambda: self._cancel.is_set() or is_cancelled(cancel),
+                          coarse=coarse)
 
     def empty_surface_message(self, peak: float) -> str:
         """One line saying why the final mesh is empty, given the largest field value ``peak``

@@ -4,7 +4,8 @@ Per model (onet-pointcloud, onet-image, convonet-3plane, convonet-grid, siren): 
 first visible mesh (level 0, encoding included) and to the final mesh (resolution0 32, 2 and
 3 levels), MISE field evaluations against a dense grid of the same resolution and the
 official implementation's reference counts, decoder throughput as points/s and as a fraction of the same
-run's dense matmul throughput, marching-cubes time and the peak resident memory. Then how
+run's dense matmul throughput, marching-cubes time, the time a new threshold takes to its first
+and final mesh from the encoded field (``remesh``), and the peak resident memory. Then how
 fast SIREN fits the sample torus (F-score and Chamfer-L1 against the known surface), the
 longest UI-thread stall of the real window (under xvfb-run, in a subprocess) and screened
 Poisson (Open3D) on the same input.
@@ -46,6 +47,7 @@ TARGETS = {
     "first_mesh_s": {"convonet-3plane": 0.25, "onet-pointcloud": 0.25, "onet-image": 0.4,
                      "convonet-grid": 0.4, "siren": 0.4},
     "final_mesh_s": {"convonet-3plane": 1.0, "onet-pointcloud": 1.5},
+    "remesh_first_mesh_s": {"convonet-3plane": 0.3, "convonet-grid": 0.3},
     "dense_over_mise": 5.0,
     "siren_seconds_to_recognisable": 5.0,
     "siren_seconds_to_f1_0p9": 60.0,
@@ -380,8 +382,25 @@ def time_learned(name: str, inputs: dict, repeats: int, tmp: Path, quick: bool) 
         field = session.field
         flops = decoder_flops_per_point(_ModelField(session))
         throughput = field_throughput(field, repeats, settings.batch_points, 16384 if quick else 65536)
-    return learned_figures(runs, fine, cold, flops, throughput, mem.peak_mb,
-                           weights="shipped" if shipped else "random", threshold=threshold)
+        remesh = time_remesh(session, repeats)
+    figures = learned_figures(runs, fine, cold, flops, throughput, mem.peak_mb,
+                              weights="shipped" if shipped else "random", threshold=threshold)
+    figures.update(remesh)
+    return figures
+
+
+def time_remesh(session, repeats: int) -> dict:
+    """Medians over ``repeats`` threshold changes of a finished session (``ReconstructionSession.remesh``):
+    seconds to the first and to the final mesh at the new iso-level, alternating 0.1 below and above
+    the session's own threshold (as a user's spin-box steps would)."""
+    base = session.threshold
+    firsts, finals = [], []
+    for k in range(max(repeats, 2)):
+        threshold = min(max(base + (0.1 if k % 2 else -0.1), 0.05), 0.95)
+        meshes = list(session.remesh(threshold))
+        firsts.append(meshes[0].seconds)
+        finals.append(meshes[-1].seconds)
+    return {"remesh_first_mesh_s": statistics.median(firsts), "remesh_final_mesh_s": statistics.median(finals)}
 
 
 class _ModelField:

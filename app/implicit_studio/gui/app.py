@@ -63,14 +63,33 @@ def qt_application():
     return app
 
 
-def run_gui(args) -> int:
-    """Open the window with the command line's files, model, comparison and preset.
+def parse_slice_plane(text: str) -> tuple[int, float]:
+    """``"z"`` or ``"x=0.1"`` -> (axis index, position in the unit frame); InputError otherwise."""
+    from ..errors import InputError
+    from ..io.normalize import BOX_HALF
 
-    With ``--screenshot OUT.png`` the whole window is saved when every level is done;
-    ``--exit-when-done`` then quits: 0 on success, 1 (with a message) on failure.
+    name, _, position = text.partition("=")
+    name = name.strip().lower()
+    try:
+        value = float(position) if position.strip() else 0.0
+    except ValueError:
+        value = float("nan")
+    if name not in ("x", "y", "z") or not -BOX_HALF <= value <= BOX_HALF:
+        raise InputError(f"--slice-plane must be x, y or z, optionally with =POSITION between "
+                         f"{-BOX_HALF:g} and {BOX_HALF:g} (e.g. z=0.1), not {text!r}")
+    return "xyz".index(name), value
+
+
+def run_gui(args) -> int:
+    """Open the window with the command line's files, model, comparison, preset and view options.
+
+    With ``--screenshot OUT.png`` the whole window is saved when every level is done, with
+    ``--turntable OUT.gif`` (or .mp4) one orbit of the views; ``--exit-when-done`` then quits:
+    0 on success, 1 (with a message) on failure. Output paths are checked before anything starts.
     """
     from PySide6.QtCore import QTimer
 
+    from ..io.animation import check_animation_output
     from ..io.files import check_output
     from ..io.orientation import parse_up
     from .main_window import MainWindow
@@ -79,6 +98,9 @@ def run_gui(args) -> int:
     up = parse_up(args.up)
     if args.screenshot:
         check_output(args.screenshot, (".png",))
+    if args.turntable:
+        check_animation_output(args.turntable)
+    plane = parse_slice_plane(args.slice_plane) if args.slice_plane else None
     app = qt_application()
     unattended = bool(args.exit_when_done)
     window = MainWindow(interactive=not unattended)
@@ -91,6 +113,15 @@ def run_gui(args) -> int:
             else:
                 log.error("could not write the screenshot %s", args.screenshot)
                 result["code"] = 1
+        if args.turntable:
+            recorder = window.save_turntable(args.turntable)
+            recorder.done.connect(lambda path: (log.info("wrote %s", path), close()))
+            recorder.failed.connect(lambda message: (log.error("turntable: %s", message), close(1)))
+        else:
+            close()
+
+    def close(code: int = 0) -> None:
+        result["code"] = max(result["code"], code)
         if unattended:
             if not any(r.final is not None for r in window.model.runs) and window.model.data is not None:
                 log.error("no mesh was produced: %s", "; ".join(window.errors) or "unknown reason")
@@ -105,15 +136,25 @@ def run_gui(args) -> int:
             window.close()
             app.quit()
 
-    if args.screenshot or unattended:
-        # let the last frame render before grabbing the window
-        window.idle.connect(lambda: QTimer.singleShot(400, finish))
+    if args.screenshot or args.turntable or unattended:
+        # let the last frame render before grabbing the window; only the first idle counts
+        def on_idle() -> None:
+            window.idle.disconnect(on_idle)
+            QTimer.singleShot(400, finish)
+
+        window.idle.connect(on_idle)
         window.model.load_failed.connect(failed_to_load)
     window.input_panel.set_up(up)
     if args.model:
         window.model_panel.set_model(args.model)
     if args.compare:
         window.set_compare([m.strip() for m in args.compare.split(",") if m.strip()])
+    if plane is not None:
+        window.slice_view.set_plane(*plane)
+        window.set_slice_plane(True)
+    window.set_cut_away(args.cut_away)
+    if args.error_colours:
+        window.set_error_colours(True)
     window.show()
     if args.preset:
         preset = get_preset(args.preset)
@@ -122,7 +163,7 @@ def run_gui(args) -> int:
             window.open_files(args.files)
     elif args.files:
         window.open_files(args.files)
-    elif args.screenshot or unattended:
+    elif args.screenshot or args.turntable or unattended:
         QTimer.singleShot(800, finish)
     app.exec()
     return result["code"]

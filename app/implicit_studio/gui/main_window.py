@@ -19,17 +19,21 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, Q
 from ..engine.events import Encoded, Finished, FitProgress, Started
 from ..engine.registry import MODELS
 from ..engine.session import Settings, refine_budget
+from ..errors import InputError
 from . import dialogs
 from .compare import MetricsTable, ViewGrid
+from .error_colours import ErrorBar
 from .fit_panel import FitPanel
 from .input_panel import InputPanel
 from .model_panel import ModelPanel
 from .heap import settle_heap
+from .overlays import ViewOverlays
 from .presets import Preset, load_presets
 from .progress_panel import ProgressPanel
 from .representations import REPRESENTATIONS
 from .session_model import StudioModel
 from .slice_view import SliceView
+from .turntable import FRAMES as TURNTABLE_FRAMES, TurntableRecorder
 from .workers import MeshPayload
 
 log = logging.getLogger(__name__)
@@ -70,17 +74,20 @@ class MainWindow(QMainWindow):
         self.errors: list[str] = []
         self.shown_points: np.ndarray | None = None
         self._slice_index: int | None = None
+        self.turntable: TurntableRecorder | None = None
 
         self.grid = ViewGrid()
         self.banner = QLabel()
         self.banner.setWordWrap(True)
         self.banner.setStyleSheet("background: #f3efe2; padding: 6px; border-radius: 3px;")
         self.banner.hide()
-        center = QWidget()
-        center_layout = QVBoxLayout(center)
+        self.error_bar = ErrorBar()
+        self.center = QWidget()           # what a turntable films: banner, views, colour bar
+        center_layout = QVBoxLayout(self.center)
         center_layout.setContentsMargins(4, 4, 4, 4)
         center_layout.addWidget(self.banner)
         center_layout.addWidget(self.grid, 1)
+        center_layout.addWidget(self.error_bar)
 
         self.input_panel = InputPanel()
         self.model_panel = ModelPanel()
@@ -103,12 +110,13 @@ class MainWindow(QMainWindow):
         self.tabs.addTab(self.slice_view, "Slice")
         self.tabs.addTab(self.fit_panel, "Fitting")
         self.tabs.addTab(self.metrics, "Compare")
+        self.overlays = ViewOverlays(self.grid, self.slice_view, self.error_bar, self)
         right = QSplitter(Qt.Orientation.Vertical)
         right.addWidget(scroll)
         right.addWidget(self.tabs)
         right.setSizes([520, 380])
         splitter = QSplitter(Qt.Orientation.Horizontal)
-        splitter.addWidget(center)
+        splitter.addWidget(self.center)
         splitter.addWidget(right)
         splitter.setStretchFactor(0, 1)
         splitter.setSizes([980, 420])
@@ -144,6 +152,7 @@ class MainWindow(QMainWindow):
         self.recent_menu = file_menu.addMenu("Open &Recent")
         self._action(file_menu, "&Export Mesh...", self.export_dialog, "Ctrl+E")
         self._action(file_menu, "Save &Screenshot...", self.screenshot_dialog, "Ctrl+S")
+        self._action(file_menu, "Save &Turntable...", self.turntable_dialog, "Ctrl+T")
         file_menu.addSeparator()
         self._action(file_menu, "&Quit", self.close, QKeySequence.StandardKey.Quit)
 
@@ -158,6 +167,10 @@ class MainWindow(QMainWindow):
         self.bbox_action = self._action(view_menu, "&Bounding Box", self._on_bbox, "B", True)
         self.points_action = self._action(view_menu, "Input &Points Over Meshes", self._on_points, "P", True)
         self._action(view_menu, "Reset &View", self.reset_view, "R")
+        view_menu.addSeparator()
+        self.errors_action = self._action(view_menu, "&Error Colours", self.set_error_colours, "E", True)
+        self.plane_action = self._action(view_menu, "&Slice Plane in 3D", self.set_slice_plane, "S", True)
+        self.cut_action = self._action(view_menu, "Cut &Away Beyond the Plane", self.set_cut_away, "X", True)
         view_menu.addSeparator()
         self._action(view_menu, "&Copy Camera", self.copy_camera, "Ctrl+Shift+C")
         self._action(view_menu, "&Paste Camera", self.paste_camera, "Ctrl+Shift+V")
@@ -191,6 +204,7 @@ class MainWindow(QMainWindow):
         self.input_panel.up_changed.connect(m.set_up)
         self.model_panel.reconstruct_requested.connect(self.reconstruct)
         self.model_panel.cancel_requested.connect(m.cancel)
+        self.model_panel.threshold_edited.connect(self._on_threshold_edited)
         self.fit_panel.pause_requested.connect(m.pause)
         self.fit_panel.resume_requested.connect(m.resume)
         self.fit_panel.stop_requested.connect(m.stop_fit)
@@ -252,8 +266,6 @@ class MainWindow(QMainWindow):
         if models:
             unknown = [m for m in models if m not in MODELS and m not in REPRESENTATIONS]
             if unknown:
-                from ..errors import InputError
-
                 raise InputError(f"unknown model(s) {', '.join(unknown)}: choose from {', '.join(MODELS)}")
             models = list(models)[: ViewGrid.MAX_VIEWS]
         self.compare_models = models or None
@@ -297,6 +309,7 @@ class MainWindow(QMainWindow):
         if points is not None and len(points) > MAX_SHOWN_POINTS:
             points = points[np.random.default_rng(0).choice(len(points), MAX_SHOWN_POINTS, replace=False)]
         self.shown_points = points
+        self.overlays.set_input(data)
         self.grid.set_count(len(self.current_models()))
         for view in self.grid.active():
             view.clear()
@@ -319,8 +332,9 @@ class MainWindow(QMainWindow):
                             refined)
         self.fit_panel.start({i: names[i] for i in (*fitted, *refined)})
         self.metrics.start([view_title(n) for n in names])
-        self.slice_view.clear()
         self._slice_index = next((i for i, n in enumerate(names) if n in MODELS), None)
+        self.slice_view.clear(shown=self._slice_index)
+        self.overlays.start_views()
         for view, name in zip(views, names):
             view.set_title(view_title(name) if len(runs) > 1 else "")
             view.set_mesh(None)
@@ -340,31 +354,14 @@ class MainWindow(QMainWindow):
         run = self.model.runs[index]
         view = self.grid.active()[index]
         if isinstance(event, MeshPayload):
-            mesh = event.event
-            view.set_mesh(mesh.vertices, mesh.faces, event.normals)
-            view.set_points_visible(self.points_action.isChecked())
-            self.progress.on_event(index, mesh)
-            stage = "fit" if run.model in MODELS and not MODELS[run.model].learned else "refine"
-            what = f"{stage} step {mesh.fit_step} preview" if mesh.preview else f"level {mesh.level}/{mesh.levels}"
-            if run.model in MODELS:
-                view.set_caption(f"{what}: {mesh.resolution}^3, {len(mesh.faces):,} faces, "
-                                 f"{mesh.evaluations:,} evaluations, {mesh.seconds:.2f} s")
-                self.status_evals.setText(f"{mesh.evaluations:,} evaluations")
-                self.status_time.setText(f"{mesh.seconds:.2f} s")
-            else:
-                view.set_caption(f"{len(mesh.faces):,} faces")
-            if not mesh.preview:
-                self.metrics.set_timing(index, mesh.seconds if mesh.level == 0 else None, mesh.seconds,
-                                        len(mesh.faces))
-            if index == self._slice_index:
-                self.slice_view.request()
+            self._show_mesh(index, run, view, event)
             return
         self.progress.on_event(index, event)
         if isinstance(event, Started):
             self.status_device.setText(f"device: {event.device}")
             self.statusBar().showMessage(f"{event.model} on {event.device}: {event.input_summary}")
-        elif isinstance(event, Encoded) and index == self._slice_index:
-            self.slice_view.set_source(run.session, self.shown_points, run.session.threshold,
+        elif isinstance(event, Encoded) and run.model in MODELS:
+            self.slice_view.set_source(index, run.session, self.shown_points, run.session.threshold,
                                        sdf=not MODELS[run.model].learned)
         elif isinstance(event, FitProgress):
             self.fit_panel.add(index, event)
@@ -385,6 +382,44 @@ class MainWindow(QMainWindow):
                 if self.model.data.gt_mesh is None:
                     self.metrics.set_note(index, "no ground truth (open a mesh to get metrics)")
             self.statusBar().showMessage(status)
+
+    def _show_mesh(self, index: int, run, view, payload: MeshPayload) -> None:
+        """A level, preview or re-meshed mesh of view ``index`` arrived: show it where the camera is."""
+        mesh = payload.event
+        view.set_mesh(mesh.vertices, mesh.faces, payload.normals)
+        view.set_points_visible(self.points_action.isChecked())
+        self.progress.on_event(index, mesh)
+        stage = "fit" if run.model in MODELS and not MODELS[run.model].learned else "refine"
+        what = f"{stage} step {mesh.fit_step} preview" if mesh.preview else f"level {mesh.level}/{mesh.levels}"
+        if payload.threshold is not None:
+            what = f"threshold {payload.threshold:g}, {what}"
+        if payload.empty:
+            view.set_caption(payload.empty)
+            self.metrics.set_note(index, payload.empty)
+        elif run.model in MODELS:
+            view.set_caption(f"{what}: {mesh.resolution}^3, {len(mesh.faces):,} faces, "
+                             f"{mesh.evaluations:,} evaluations, {mesh.seconds:.2f} s")
+            self.status_evals.setText(f"{mesh.evaluations:,} evaluations")
+            self.status_time.setText(f"{mesh.seconds:.2f} s")
+        else:
+            view.set_caption(f"{len(mesh.faces):,} faces")
+        if payload.threshold is not None:
+            self.metrics.set_timing(index, None, None, len(mesh.faces))
+        elif not mesh.preview:
+            self.metrics.set_timing(index, mesh.seconds if mesh.level == 0 else None, mesh.seconds,
+                                    len(mesh.faces))
+        self.overlays.mesh_shown(index)
+        if payload.threshold is None:
+            self.slice_view.request(index)      # a fit's field may have changed
+
+    def _on_threshold_edited(self, threshold: float) -> None:
+        """Re-mesh at once, from the fields already there, every view that reads the threshold this way."""
+        views = self.model.remesh(threshold, self.model_panel.learned)
+        for index in views:
+            self.slice_view.set_level(index, threshold)
+        kind = "occupancy" if self.model_panel.learned else "signed-distance"
+        self.statusBar().showMessage(f"re-meshing {len(views)} view(s) at threshold {threshold:g}" if views
+                                     else f"no view meshes an {kind} threshold: reconstruct first")
 
     def _on_run_failed(self, index: int, message: str, user_error: bool) -> None:
         self.progress.on_failed(index)
@@ -426,6 +461,23 @@ class MainWindow(QMainWindow):
     def reset_view(self) -> None:
         self.grid.views[0].reset_camera()
 
+    def set_error_colours(self, on: bool) -> None:
+        """Colour every view's mesh by its distance to the ground truth or the input points (View menu, E)."""
+        problem = self.overlays.set_errors(on)
+        if problem:
+            self.statusBar().showMessage(problem)
+        self.errors_action.setChecked(on)
+
+    def set_slice_plane(self, on: bool) -> None:
+        """Draw the Slice tab's plane in every view (View menu, S)."""
+        self.overlays.set_planes(on)
+        self.plane_action.setChecked(on)
+
+    def set_cut_away(self, on: bool) -> None:
+        """Cut the meshes away beyond the slice plane (View menu, X)."""
+        self.overlays.set_cut(on)
+        self.cut_action.setChecked(on)
+
     def copy_camera(self) -> None:
         QApplication.clipboard().setText(json.dumps({"camera": self.grid.views[0].camera_state()}))
         self.statusBar().showMessage("camera copied to the clipboard")
@@ -456,6 +508,26 @@ class MainWindow(QMainWindow):
         if path:
             self.save_screenshot(path)
 
+    def turntable_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save turntable", "turntable.gif", "Animations (*.gif *.mp4)")
+        if path:
+            try:
+                self.save_turntable(path)
+            except InputError as exc:
+                self._report("Cannot save the turntable", str(exc))
+
+    def save_turntable(self, path: str, frames: int = TURNTABLE_FRAMES) -> TurntableRecorder:
+        """Film one orbit of the views (with their titles, captions and colour bar) in ``frames`` frames
+        into ``path`` (.gif or .mp4); the recorder's ``done(path)`` or ``failed(message)`` tells when it
+        is written."""
+        recorder = TurntableRecorder(self.center, self.grid.active(), path, frames, parent=self)
+        recorder.progress.connect(lambda k, n: self.statusBar().showMessage(f"turntable: frame {k} of {n}"))
+        recorder.done.connect(lambda p: self.statusBar().showMessage(f"wrote {p}"))
+        recorder.failed.connect(lambda msg: self._report("Turntable failed", msg))
+        self.turntable = recorder
+        recorder.start()
+        return recorder
+
     def save_screenshot(self, path: str) -> bool:
         """Grab the whole window (viewports included) into a PNG."""
         ok = self.grab().save(path, "PNG")
@@ -466,6 +538,9 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt override
         """Cancel every worker and wait for it, so no thread outlives the window."""
         self.model.shutdown()
+        self.overlays.shutdown()
         self.slice_view.shutdown()
+        if self.turntable is not None:
+            self.turntable.wait()
         self.grid.close()
         super().closeEvent(event)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QPushButton, QSpinBox, QVBoxLayout)
@@ -59,10 +61,15 @@ def default_model() -> str:
 
 
 class ModelPanel(QGroupBox):
-    """Emits ``reconstruct_requested`` / ``cancel_requested``; ``values()`` gives the chosen settings."""
+    """Emits ``reconstruct_requested`` / ``cancel_requested``; ``values()`` gives the chosen settings.
+
+    ``threshold_edited(value)`` fires when the user changes the threshold (arrows, wheel, or a
+    typed value confirmed), never when the panel sets it (a model's default, a preset).
+    """
 
     reconstruct_requested = Signal()
     cancel_requested = Signal()
+    threshold_edited = Signal(float)
 
     def __init__(self, parent=None):
         super().__init__("Model", parent)
@@ -75,6 +82,8 @@ class ModelPanel(QGroupBox):
         self.resolution0 = _spin_box(PARAMETERS["resolution0"])
         self.levels = _spin_box(PARAMETERS["levels"])
         self.threshold = QDoubleSpinBox()
+        self.threshold.setKeyboardTracking(False)      # typing "0.35" re-meshes once, not at "0", "0.3"
+        self._setting_threshold = False
         self.seconds = _spin_box(PARAMETERS["seconds"])
         self.refine = _spin_box(PARAMETERS["refine"])
         form = QFormLayout()
@@ -97,6 +106,7 @@ class ModelPanel(QGroupBox):
         layout.addLayout(form)
         layout.addLayout(buttons)
         self.combo.currentIndexChanged.connect(self._on_model)
+        self.threshold.valueChanged.connect(self._on_threshold)
         self.run_button.clicked.connect(self.reconstruct_requested)
         self.cancel_button.clicked.connect(self.cancel_requested)
         self.set_model(default_model())
@@ -114,14 +124,34 @@ class ModelPanel(QGroupBox):
         self.card.setText(model_card_text(spec.name))
         param = threshold_parameter(spec.learned)
         margin = 10.0 ** -param.decimals if param.open_ends else 0.0   # (0, 1): 0.001..0.999
-        self.threshold.setRange(param.low + margin, param.high - margin)
-        self.threshold.setDecimals(param.decimals)
-        self.threshold.setSingleStep(param.step)
-        self.threshold.setToolTip(param.help[0].upper() + param.help[1:])
-        self.threshold.setValue(default_threshold(spec.name))
+        self.threshold.setToolTip(param.help[0].upper() + param.help[1:] + "; changing it re-meshes the "
+                                  "views at once, without encoding or fitting again")
+        with self._quiet_threshold():         # a new range may clamp the old value: not the user's edit
+            self.threshold.setRange(param.low + margin, param.high - margin)
+            self.threshold.setDecimals(param.decimals)
+            self.threshold.setSingleStep(param.step)
+            self.threshold.setValue(default_threshold(spec.name))
         self.seconds.setEnabled(not spec.learned)
         self.refine.setEnabled(spec.learned and spec.input_kind == "points")
         self.refine.setValue(spec.refine_seconds)
+
+    @contextmanager
+    def _quiet_threshold(self):
+        """Changes to the threshold inside the block do not emit ``threshold_edited``."""
+        self._setting_threshold = True
+        try:
+            yield
+        finally:
+            self._setting_threshold = False
+
+    def _on_threshold(self, value: float) -> None:
+        if not self._setting_threshold:
+            self.threshold_edited.emit(value)
+
+    @property
+    def learned(self) -> bool:
+        """Whether the chosen model's threshold is an occupancy probability (else a signed distance)."""
+        return MODELS[self.model].learned
 
     def values(self) -> dict:
         """The Settings fields this panel controls."""
@@ -132,9 +162,12 @@ class ModelPanel(QGroupBox):
         """Set the controls from a preset or the command line (unknown keys are ignored)."""
         if "model" in values:
             self.set_model(values["model"])
-        for key in ("resolution0", "levels", "threshold", "seconds", "refine"):
+        for key in ("resolution0", "levels", "seconds", "refine"):
             if key in values:
                 getattr(self, key).setValue(values[key])
+        if "threshold" in values:
+            with self._quiet_threshold():
+                self.threshold.setValue(values["threshold"])
 
     def set_busy(self, busy: bool) -> None:
         self.cancel_button.setEnabled(busy)

@@ -1,8 +1,8 @@
 """The window's state: the current input and the runs on it, observed by the panels through signals.
 
-``StudioModel`` owns the worker threads (load, one session per view, metrics) and
-never touches a widget. A new request cancels the running one; ``shutdown`` cancels
-and joins every thread (the window calls it on close).
+``StudioModel`` owns the worker threads (load, one session per view, re-meshing at a new
+threshold, metrics) and never touches a widget. A new request cancels the running one;
+``shutdown`` cancels and joins every thread (the window calls it on close).
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, Signal
 
+from ..engine.registry import MODELS
 from ..io.orientation import reorient
 from .representations import REPRESENTATIONS
-from .workers import MeshPayload, SessionThread, TaskThread
+from .workers import MeshPayload, RemeshRequest, RemeshThread, SessionThread, TaskThread
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,11 @@ class Run:
     error: str | None = None
     curve: list = field(default_factory=list)   # (step, total, terms) while fitting
     metrics: dict | None = None
+    measuring: object = None       # the LevelMesh whose metrics are being computed
+    remesher: object = None        # the RemeshThread, once the threshold was changed
+    threshold: float | None = None  # the iso-level of the latest re-mesh asked for
+    remeshing: bool = False        # a re-mesh is under way
+    pending_threshold: float | None = None   # asked for while the run was still running
 
     @property
     def session(self):
@@ -160,7 +166,10 @@ class StudioModel(QObject):
             run.done = True
         self.run_event.emit(run.index, event)
         if isinstance(event, Finished):
-            self._maybe_measure(run, event)
+            if not event.cancelled:
+                self._maybe_measure(run)
+                if run.pending_threshold is not None:
+                    self._remesh(run, run.pending_threshold)
             self._check_all_done()
 
     def _on_failed(self, run_id: int, message: str, user_error: bool) -> None:
@@ -172,18 +181,73 @@ class StudioModel(QObject):
         self._check_all_done()
 
     def _check_all_done(self) -> None:
-        if self.runs and all(r.done for r in self.runs) and not self.metrics_pending():
+        if self.runs and not self.busy and not self.metrics_pending():
             self.all_done.emit()
 
+    # --- a new iso-level ---------------------------------------------------------------------
+    def remesh(self, threshold: float, learned: bool) -> list[int]:
+        """Mesh again at ``threshold``, from the fields already there, every view whose model reads
+        the threshold this way (an occupancy probability when ``learned``, else a signed distance).
+        A view still running takes it when its run ends. Returns the indices of the views concerned."""
+        views = []
+        for run in self.runs:
+            spec = MODELS.get(run.model)
+            if spec is None or spec.learned != learned or run.error is not None:
+                continue
+            views.append(run.index)
+            if run.done:
+                self._remesh(run, threshold)
+            else:
+                run.pending_threshold = threshold
+        return views
+
+    def _remesh(self, run: Run, threshold: float) -> None:
+        run.pending_threshold = None
+        session = run.session
+        if session is None or session.field is None or session.cancelled:
+            return
+        if run.remesher is None:
+            run.remesher = RemeshThread(run.run_id)
+            run.remesher.ready.connect(lambda payload, rid=run.run_id: self._on_remeshed(rid, payload))
+            run.remesher.failed.connect(lambda msg, user, rid=run.run_id: self._on_remesh_failed(rid, msg))
+            run.remesher.finished.connect(lambda rid=run.run_id: self._on_remesher_ended(rid))
+            self._start(run.remesher)
+        run.threshold, run.remeshing = threshold, True
+        run.remesher.request(RemeshRequest(session, threshold))
+
+    def _on_remeshed(self, run_id: int, payload: MeshPayload) -> None:
+        run = self._run_for(run_id)
+        if run is None or payload.threshold != run.threshold:
+            return          # a superseded threshold's last level
+        self._on_event(run_id, payload)
+        if payload.event.final:
+            run.remeshing = False
+            self._maybe_measure(run)
+            self._check_all_done()
+
+    def _on_remesh_failed(self, run_id: int, message: str) -> None:
+        run = self._run_for(run_id)
+        if run is not None:
+            run.remeshing = False
+            self.run_failed.emit(run.index, message, False)
+            self._check_all_done()
+
+    def _on_remesher_ended(self, run_id: int) -> None:
+        """A re-mesher stopped by ``cancel`` (Esc) ended: its view no longer waits for a mesh."""
+        run = self._run_for(run_id)
+        if run is not None and run.remesher is None and run.remeshing:
+            run.remeshing = False
+            self._check_all_done()
+
     # --- metrics --------------------------------------------------------------------------
-    def _maybe_measure(self, run: Run, finished) -> None:
-        if (finished.cancelled or self.data is None or self.data.gt_mesh is None or run.final is None
+    def _maybe_measure(self, run: Run) -> None:
+        if (self.data is None or self.data.gt_mesh is None or run.final is None
                 or run.model in REPRESENTATIONS):
             return
         import trimesh
 
         gt, mesh = self.data.gt_mesh, run.final
-        run.metrics = {}     # pending
+        run.measuring = mesh
 
         def measure() -> dict:
             from ..evaluate.metrics import evaluate_meshes
@@ -192,30 +256,34 @@ class StudioModel(QObject):
             return evaluate_meshes(pred, gt, n_points=20_000)
 
         task = TaskThread(measure, "metrics")
-        task.done.connect(lambda result, r=run: self._on_metrics(r, result))
-        task.failed.connect(lambda msg, user, r=run: self._on_metrics(r, {"error": msg}))
+        task.done.connect(lambda result, r=run: self._on_metrics(r, mesh, result))
+        task.failed.connect(lambda msg, user, r=run: self._on_metrics(r, mesh, {"error": msg}))
         self._start(task)
 
-    def _on_metrics(self, run: Run, result: dict) -> None:
-        if run not in self.runs:
-            return
-        run.metrics = result
+    def _on_metrics(self, run: Run, mesh, result: dict) -> None:
+        if run not in self.runs or run.measuring is not mesh:
+            return          # gone, or a newer mesh is being measured
+        run.metrics, run.measuring = result, None
         self.metrics_ready.emit(run.index, result)
         self._check_all_done()
 
     def metrics_pending(self) -> bool:
-        return any(r.metrics == {} for r in self.runs)
+        return any(r.measuring is not None for r in self.runs)
 
     # --- control ------------------------------------------------------------------------
     @property
     def busy(self) -> bool:
-        return any(not r.done for r in self.runs)
+        return any(not r.done or r.remeshing for r in self.runs)
 
     def cancel(self) -> None:
-        """Stop every running session; returns at once (threads end within one batch)."""
+        """Stop every running session and re-mesh; returns at once (threads end within one batch)."""
         for run in self.runs:
             if isinstance(run.thread, SessionThread):
                 run.thread.cancel()
+            run.pending_threshold = None
+            if run.remesher is not None:
+                run.remesher.stop()
+                run.remesher = None
 
     def sessions(self) -> list:
         return [r.session for r in self.runs if r.session is not None]
@@ -244,6 +312,8 @@ class StudioModel(QObject):
         ever (the connection lives in the thread); ``finished`` is emitted just before the thread
         ends, so it is joined before its last reference goes."""
         thread = self.sender()
+        if thread is None:
+            return          # delivered after shutdown let the thread go: it was joined there
         thread.wait()
         self._threads.discard(thread)
 

@@ -1,12 +1,15 @@
 """Occupancy slice view: the field on an axis-aligned plane, its iso-line, and the input points near it.
 
 Snapshot in, result out: a slider move sends (session, axis, position, points) to the
-``SliceThread``; only the newest request is computed and its result is drawn here.
+``SliceThread``; only the newest request per view is computed. The tab draws the slice of one
+view's field; with the 3D planes on, every view's field is sliced on the same plane and each
+result goes out as ``plane_ready`` for the viewports, coloured as the tab colours it.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
@@ -21,18 +24,62 @@ STEPS = 110
 AXES = ("x", "y", "z")
 
 
+PLANE_ALPHA = (45, 220)    # opacity (of 255) of the 3D slice plane outside and inside the surface
+SDF_RAMP = 0.02            # signed distance over which the plane turns from transparent to opaque
+
+
+def colour_map(sdf: bool) -> pg.ColorMap:
+    """The slice's colour map: diverging for signed distances, viridis for occupancy."""
+    return pg.colormap.get("CET-D1" if sdf else "viridis")
+
+
+def colour_levels(values: np.ndarray, sdf: bool) -> tuple[float, float]:
+    """The values mapped to the ends of the colour map: (0, 1) for occupancy, symmetric for distances."""
+    if not sdf:
+        return 0.0, 1.0
+    span = max(float(np.abs(values).max()), 1e-6)
+    return -span, span
+
+
+def slice_rgba(values: np.ndarray, sdf: bool) -> np.ndarray:
+    """(R, R) slice values -> (R, R, 4) uint8 colours as the tab shows them, for the 3D plane: faint
+    outside the surface and nearly opaque inside, so the cross-section stands out and the mesh
+    behind the plane still shows."""
+    low, high = colour_levels(values, sdf)
+    rgba = colour_map(sdf).map(np.clip((values - low) / (high - low), 0.0, 1.0).ravel(), mode="byte")
+    rgba = rgba.reshape(*values.shape, 4)
+    inside = np.clip(0.5 - values / (2 * SDF_RAMP), 0.0, 1.0) if sdf else values
+    rgba[..., 3] = np.round(PLANE_ALPHA[0] + (PLANE_ALPHA[1] - PLANE_ALPHA[0]) * inside)
+    return rgba
+
+
+@dataclass
+class Source:
+    """A view's field to slice: its session, the iso-line's level, and whether it is a signed distance."""
+
+    session: object
+    level: float
+    sdf: bool
+
+
 class SliceView(QWidget):
-    """Axis selector + position slider + image; ``updated`` fires after each drawn slice."""
+    """Axis selector + position slider + image of one view's field.
+
+    ``updated`` fires after each drawn slice; ``plane_moved(axis, position)`` at once when the
+    slider or the axis changes; ``plane_ready(view, result)`` for every view's slice computed.
+    """
 
     updated = Signal()
+    plane_moved = Signal(int, float)
+    plane_ready = Signal(int, object)
 
     def __init__(self, resolution: int = 96, parent=None):
         super().__init__(parent)
         self.resolution = resolution
-        self.session = None
+        self.sources: dict[int, Source] = {}
+        self.shown: int | None = None      # the view whose slice the tab draws
+        self.all_views = False             # slice every view's field, not only the shown one (3D planes)
         self.points: np.ndarray | None = None
-        self.level = 0.5
-        self.sdf = False
         self.latest = None
         self.thread = SliceThread(self)
         self.thread.ready.connect(self._on_ready)
@@ -70,49 +117,102 @@ class SliceView(QWidget):
         layout.addLayout(controls)
         layout.addWidget(self.plot, 1)
         layout.addWidget(self.info)
-        self.axis.currentIndexChanged.connect(self.request)
-        self.slider.valueChanged.connect(self.request)
+        self.axis.currentIndexChanged.connect(self._on_plane_moved)
+        self.slider.valueChanged.connect(self._on_plane_moved)
 
     @property
     def position(self) -> float:
         return self.slider.value() * (2 * HALF / STEPS)
 
-    def set_source(self, session, points: np.ndarray | None, level: float, sdf: bool) -> None:
-        """Slice ``session``'s field from now on; the iso-line is drawn at ``level``."""
-        self.session, self.points, self.level, self.sdf = session, points, level, sdf
-        self.image.setColorMap(pg.colormap.get("CET-D1" if sdf else "viridis"))
-        self.request()
+    def set_plane(self, axis: int, position: float) -> None:
+        """Move the plane to ``axis`` (0, 1, 2) at ``position`` (unit frame, rounded to the slider's steps)."""
+        self.axis.setCurrentIndex(axis)
+        self.slider.setValue(round(position / (2 * HALF / STEPS)))
 
-    def clear(self) -> None:
-        self.session = None
+    @property
+    def source(self) -> Source | None:
+        """The shown view's source."""
+        return self.sources.get(self.shown)
+
+    @property
+    def session(self):
+        """The session whose slice the tab draws (None before one is encoded)."""
+        return self.source.session if self.source else None
+
+    @property
+    def level(self) -> float:
+        return self.source.level if self.source else 0.5
+
+    @property
+    def sdf(self) -> bool:
+        return self.source.sdf if self.source else False
+
+    def set_source(self, view: int, session, points: np.ndarray | None, level: float, sdf: bool) -> None:
+        """Slice ``session``'s field for ``view`` from now on, its iso-line at ``level``."""
+        self.sources[view] = Source(session, level, sdf)
+        self.points = points
+        if self.shown is None:
+            self.shown = view
+        if view == self.shown:
+            self.image.setColorMap(colour_map(sdf))
+        self.request(view)
+
+    def set_level(self, view: int, level: float) -> None:
+        """Draw ``view``'s iso-line at ``level`` (a re-meshed threshold) from its next slice on."""
+        if view in self.sources:
+            self.sources[view].level = level
+            self.request(view)
+
+    def set_all_views(self, on: bool) -> None:
+        """Slice every view's field (for the 3D planes), or only the shown one's."""
+        self.all_views = on
+        if on:
+            self.request_all()
+
+    def clear(self, shown: int | None = None) -> None:
+        """Forget every view's field; the tab will draw view ``shown``'s (default: the first given)."""
+        self.sources, self.shown, self.latest = {}, shown, None
         self.image.clear()
         self.iso.setData([], [])
         self.scatter.setData([], [])
         self.info.setText("Reconstruct to see the occupancy field")
 
-    def request(self) -> None:
-        """Ask the worker for the slice at the current axis and position (drops older requests)."""
+    def _on_plane_moved(self) -> None:
         self.position_label.setText(f"{self.position:+.2f}")
-        if self.session is None or self.session.field is None:
+        self.plane_moved.emit(self.axis.currentIndex(), self.position)
+        self.request_all()
+
+    def request_all(self) -> None:
+        """Ask for the slices at the current plane: the shown view's, every view's with ``all_views``."""
+        for view in list(self.sources):
+            self.request(view)
+
+    def request(self, view: int | None = None) -> None:
+        """Ask the worker for ``view``'s slice (default: the shown one) at the current axis and
+        position; drops older requests of that view. Other views than the shown one are sliced
+        only with ``all_views``."""
+        view = self.shown if view is None else view
+        source = self.sources.get(view)
+        if source is None or source.session.field is None or (view != self.shown and not self.all_views):
             return
-        self.thread.request(SliceRequest(self.session, self.axis.currentIndex(), self.position,
-                                         self.resolution, self.points, self.level))
+        self.thread.request(SliceRequest(source.session, self.axis.currentIndex(), self.position,
+                                         self.resolution, self.points, source.level, view), key=view)
 
     def _on_ready(self, result) -> None:
         req = result.request
-        if (req.session is not self.session or req.axis != self.axis.currentIndex()
+        source = self.sources.get(req.key)
+        if (source is None or req.session is not source.session or req.axis != self.axis.currentIndex()
                 or abs(req.position - self.position) > 1e-9):
             return          # stale: a newer request is on its way
+        self.plane_ready.emit(req.key, result)
+        if req.key != self.shown:
+            return
         values = result.values
         self.latest = result
         # pixel centres on the sample positions (linspace over the box, ends included)
         pixel = 2 * HALF / max(values.shape[0] - 1, 1)
         rect = QRectF(-HALF - pixel / 2, -HALF - pixel / 2, 2 * HALF + pixel, 2 * HALF + pixel)
-        if self.sdf:
-            span = max(float(np.abs(values).max()), 1e-6)
-            self.image.setImage(values, levels=(-span, span), rect=rect)
-        else:
-            self.image.setImage(values, levels=(0.0, 1.0), rect=rect)
+        self.image.setImage(values, levels=colour_levels(values, self.sdf), rect=rect)
         # the iso-line comes from the worker: tracing it here would block the UI thread
         self.iso.setData(result.iso[:, :, 0].ravel(), result.iso[:, :, 1].ravel())
         if req.axis != self._labelled_axis:   # relabelling re-lays out the plot: only on a change
@@ -125,7 +225,7 @@ class SliceView(QWidget):
         else:
             self.scatter.setData([], [])
         kind = "signed distance (blue inside)" if self.sdf else "occupancy probability"
-        self.info.setText(f"{kind} at {AXES[req.axis]} = {req.position:+.2f}; iso-line at {self.level:g}; "
+        self.info.setText(f"{kind} at {AXES[req.axis]} = {req.position:+.2f}; iso-line at {req.level:g}; "
                           f"{len(result.near)} input points within 0.012")
         self.updated.emit()
 

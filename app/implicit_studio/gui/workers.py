@@ -11,7 +11,7 @@ import logging
 import threading
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 from PySide6.QtCore import QThread, Signal
@@ -58,10 +58,16 @@ class TaskThread(QThread):
 
 @dataclass
 class MeshPayload:
-    """A level mesh plus the vertex normals computed off the UI thread."""
+    """A level mesh plus the vertex normals computed off the UI thread.
+
+    threshold : the iso-level of a re-mesh (``ReconstructionSession.remesh``), None for a run's own meshes
+    empty : on a re-mesh's final mesh without faces, why it is empty
+    """
 
     event: Any
     normals: np.ndarray
+    threshold: float | None = None
+    empty: str | None = None
 
 
 def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
@@ -123,9 +129,69 @@ class SessionThread(QThread):
             self.failed.emit(self.run_id, *describe_error(exc))
 
 
+class LatestRequestThread(QThread):
+    """Computes requests in the background, newest first: per ``key`` only the latest request that
+    has not started is kept (older ones are dropped), and a running one can ask ``superseded`` to
+    stop early. Subclasses implement ``compute(request)``, a generator of results, each sent
+    as ``ready(result)``; errors arrive as ``failed(message, user_error)``.
+    """
+
+    ready = Signal(object)
+    failed = Signal(str, bool)
+
+    def __init__(self, name: str, parent=None):
+        super().__init__(parent)
+        self.setObjectName(name)
+        self._cond = threading.Condition()
+        self._pending: dict = {}
+        self._quit = False
+
+    def request(self, req, key=None) -> None:
+        """Queue ``req`` under ``key``, replacing a request of that key not started yet; starts the thread if needed."""
+        with self._cond:
+            self._pending.pop(key, None)      # re-inserted last: keys are served in request order
+            self._pending[key] = req
+            self._cond.notify()
+        if not self.isRunning():
+            self.start()
+
+    def superseded(self, key=None) -> bool:
+        """Whether a newer request of ``key`` waits, or the thread is stopping (checked by long computations)."""
+        with self._cond:
+            return self._quit or key in self._pending
+
+    def stop(self) -> None:
+        """Finish the current computation's step (if any) and end the thread; call ``wait`` to join."""
+        with self._cond:
+            self._quit = True
+            self._pending.clear()
+            self._cond.notify()
+
+    def run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._quit:
+                    self._cond.wait()
+                if self._quit:
+                    return
+                key = next(iter(self._pending))
+                req = self._pending.pop(key)
+            try:
+                for result in self.compute(req, key):
+                    self.ready.emit(result)
+            except Exception as exc:  # noqa: BLE001 - reported to the UI, never lost
+                self.failed.emit(*describe_error(exc))
+
+    def compute(self, req, key) -> Iterator[Any]:
+        raise NotImplementedError
+
+
 @dataclass(frozen=True)
 class SliceRequest:
-    """A snapshot of what to slice: the session (its field), the plane and the points to overlay."""
+    """A snapshot of what to slice: the session (its field), the plane and the points to overlay.
+
+    key : which view's field this is (results are told apart by it)
+    """
 
     session: Any
     axis: int
@@ -133,6 +199,7 @@ class SliceRequest:
     resolution: int
     points: np.ndarray | None
     level: float = 0.5        # where the iso-line is drawn
+    key: int = 0
 
 
 @dataclass(frozen=True)
@@ -143,49 +210,81 @@ class SliceResult:
     iso: np.ndarray           # (S, 2, 2) iso-line segments in in-plane coordinates
 
 
-class SliceThread(QThread):
-    """Computes occupancy slices; only the newest request is ever computed (stale ones are dropped)."""
-
-    ready = Signal(object)
-    failed = Signal(str, bool)
+class SliceThread(LatestRequestThread):
+    """Computes occupancy slices, one view's field per key; only the newest request per view is computed."""
 
     def __init__(self, parent=None):
-        super().__init__(parent)
-        self.setObjectName("slices")
-        self._cond = threading.Condition()
-        self._pending: SliceRequest | None = None
-        self._quit = False
+        super().__init__("slices", parent)
 
-    def request(self, req: SliceRequest) -> None:
-        """Queue ``req``, replacing any request not started yet; starts the thread if needed."""
-        with self._cond:
-            self._pending = req
-            self._cond.notify()
-        if not self.isRunning():
-            self.start()
+    def compute(self, req: SliceRequest, key) -> Iterator[SliceResult]:
+        values = req.session.slice(req.axis, req.position, req.resolution)
+        ticks = slice_ticks(req.resolution)
+        yield SliceResult(req, values, points_near_plane(req.points, req.axis, req.position),
+                          iso_segments(values, req.level, ticks, ticks))
 
-    def stop(self) -> None:
-        """Finish the current slice (if any) and end the thread; call ``wait`` to join."""
-        with self._cond:
-            self._quit = True
-            self._pending = None
-            self._cond.notify()
 
-    def run(self) -> None:
-        while True:
-            with self._cond:
-                while self._pending is None and not self._quit:
-                    self._cond.wait()
-                if self._quit:
-                    return
-                req, self._pending = self._pending, None
-            try:
-                values = req.session.slice(req.axis, req.position, req.resolution)
-                ticks = slice_ticks(req.resolution)
-                self.ready.emit(SliceResult(req, values, points_near_plane(req.points, req.axis, req.position),
-                                            iso_segments(values, req.level, ticks, ticks)))
-            except Exception as exc:  # noqa: BLE001 - reported to the UI, never lost
-                self.failed.emit(*describe_error(exc))
+@dataclass(frozen=True)
+class RemeshRequest:
+    """Mesh ``session``'s field again at ``threshold`` (its ``remesh``)."""
+
+    session: Any
+    threshold: float
+
+
+class RemeshThread(LatestRequestThread):
+    """Re-meshes one run's field at new iso-levels; a newer threshold stops the older one between batches.
+
+    Each level arrives as a :class:`MeshPayload` with ``threshold`` set (normals computed here).
+    """
+
+    def __init__(self, run_id: int, parent=None):
+        super().__init__(f"remesh-{run_id}", parent)
+
+    def compute(self, req: RemeshRequest, key) -> Iterator[MeshPayload]:
+        stats: dict = {}
+        for mesh in req.session.remesh(req.threshold, cancel=lambda: self.superseded(key), stats=stats):
+            yield MeshPayload(mesh, vertex_normals(mesh.vertices, mesh.faces), req.threshold,
+                              stats.get("empty") if mesh.final else None)
+
+
+@dataclass(frozen=True)
+class DistanceRequest:
+    """Per-vertex distances of one view's mesh to a reference of the input (``evaluate.distances``).
+
+    vertices : (V, 3) the view's mesh in the unit frame (the window matches the result to it by identity)
+    data : the ``InputData`` the reference is made from; kind : "ground truth" or "input points"
+    """
+
+    vertices: np.ndarray
+    data: Any
+    kind: str
+
+
+@dataclass(frozen=True)
+class DistanceResult:
+    request: DistanceRequest
+    key: int
+    distances: np.ndarray     # (V,) float32
+    summary: dict             # "mean", "p95" (see evaluate.distances.distance_summary)
+
+
+class DistanceThread(LatestRequestThread):
+    """Error colours' distances, one request per view (key); a reference's KD-tree is built once per input."""
+
+    def __init__(self, parent=None):
+        super().__init__("distances", parent)
+        self._references: dict = {}     # kind -> (data, reference) of the current input
+
+    def compute(self, req: DistanceRequest, key) -> Iterator[DistanceResult]:
+        from ..evaluate.distances import distance_reference, distance_summary
+
+        data, reference = self._references.get(req.kind, (None, None))
+        if data is not req.data:
+            reference = distance_reference(req.data, req.kind)
+            self._references = {k: v for k, v in self._references.items() if v[0] is req.data}
+            self._references[req.kind] = (req.data, reference)
+        distances = reference.distances(req.vertices)
+        yield DistanceResult(req, key, distances, distance_summary(distances))
 
 
 def points_near_plane(points: np.ndarray | None, axis: int, position: float, width: float = 0.012) -> np.ndarray:

@@ -33,6 +33,8 @@ class MiseLevel:
     faces : (F, 3) int64, outward oriented, watertight
     evaluations : cumulative number of field evaluations so far
     peak : largest field value on this level's grid (evaluated or interpolated)
+    grid : (n, n, n) float32 corner values of this level (evaluated or interpolated), n = resolution + 1;
+        never modified afterwards
     """
 
     level: int
@@ -44,9 +46,11 @@ class MiseLevel:
     field_seconds: float
     marching_seconds: float
     peak: float
+    grid: np.ndarray
 
 
-def _is_cancelled(cancel) -> bool:
+def is_cancelled(cancel) -> bool:
+    """Whether ``cancel`` (a ``threading.Event``, a callable or None) says stop."""
     if cancel is None:
         return False
     if hasattr(cancel, "is_set"):
@@ -63,7 +67,7 @@ def evaluate_batched(field: Field, points: np.ndarray, batch_size: int, cancel=N
     """Evaluate ``field`` on (N, 3) points in batches; None when cancelled between batches."""
     out = np.empty(len(points), dtype=np.float32)
     for start in range(0, len(points), batch_size):
-        if _is_cancelled(cancel):
+        if is_cancelled(cancel):
             return None
         chunk = points[start:start + batch_size]
         values = np.asarray(field(chunk), dtype=np.float32).reshape(-1)
@@ -134,6 +138,7 @@ def mise(
     box: float = BOX,
     batch_size: int = 16384,
     cancel: CancelFlag | None = None,
+    coarse: np.ndarray | None = None,
 ) -> Iterator[MiseLevel]:
     """Yield a watertight mesh of ``field``'s iso-surface after each MISE level.
 
@@ -143,20 +148,25 @@ def mise(
     box : side of the cube [-box/2, box/2]^3 that is meshed
     cancel : a ``threading.Event`` or a callable returning True to stop; checked
         between batches, after which the generator simply ends
+    coarse : (resolution0 + 1,)*3 values of the first grid when already known (an earlier
+        level 0's ``grid`` of the same field): level 0 then evaluates nothing
     """
     if resolution0 < 1 or levels < 0:
         raise ValueError("resolution0 must be >= 1 and levels >= 0")
     res = resolution0
     n = res + 1
-    index = np.stack(np.meshgrid(*(np.arange(n),) * 3, indexing="ij"), axis=-1).reshape(-1, 3)
     t0 = time.perf_counter()
-    flat = evaluate_batched(field, grid_points(index, res, box), batch_size, cancel)
-    if flat is None:
-        return
-    values = flat.reshape(n, n, n)
+    if coarse is not None:
+        if coarse.shape != (n, n, n):
+            raise ValueError(f"coarse values must have shape {(n, n, n)}, not {coarse.shape}")
+        values, total = coarse, 0
+    else:
+        values = dense_grid(field, res, box, batch_size, cancel)
+        if values is None:
+            return
+        total = values.size
     evaluated = np.ones_like(values, dtype=bool)
-    total = values.size
-    yield _level_mesh(0, res, values, threshold, box, total, values.size, time.perf_counter() - t0)
+    yield _level_mesh(0, res, values, threshold, box, total, total, time.perf_counter() - t0)
 
     for level in range(1, levels + 1):
         t0 = time.perf_counter()
@@ -180,7 +190,7 @@ def _level_mesh(level, res, values, threshold, box, total, new, field_seconds) -
     t0 = time.perf_counter()
     verts, faces = extract_mesh(values, threshold, box)
     return MiseLevel(level, res, verts, faces, total, new, field_seconds, time.perf_counter() - t0,
-                     float(values.max()))
+                     float(values.max()), values)
 
 
 def dense_grid(
