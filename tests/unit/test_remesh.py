@@ -25,7 +25,7 @@ def convonet(tmp_path, torus_cloud):
     save_checkpoint(path, spec.name, cfg.build(), cfg)
     store = ModelStore()
     data = InputData("torus", "points", points=torus_cloud[0])
-    settings = Settings(model=spec.name, checkpoint=str(path), resolution0=16, levels=1)
+    settings = Settings(model=spec.name, checkpoint=str(path), resolution0=16, levels=1, refine=0)
     session = ReconstructionSession(data, settings, store)
     values = session_run_values(session)
     thresholds = [float(sigmoid(np.quantile(values, q))) for q in (0.5, 0.7)]
