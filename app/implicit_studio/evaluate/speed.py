@@ -31,6 +31,7 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -366,27 +367,41 @@ def time_learned(name: str, inputs: dict, repeats: int, tmp: Path, quick: bool) 
     shipped = default_checkpoint(name)
     checkpoint = shipped or random_checkpoint(name, tmp)
     store = ModelStore()
-    base = Settings(model=name, checkpoint=str(checkpoint))
+    base = Settings(model=name, checkpoint=str(checkpoint), refine=0)   # the prior alone; refinement apart
     with PeakRss() as mem:
         cold = run_session(data, base, store)  # loads the checkpoint, warms caches
         threshold = None
         if shipped is None:
             values = cold["session"].dense(32)
             threshold = float(sigmoid(np.quantile(values, 0.7)))
-        settings = Settings(model=name, checkpoint=str(checkpoint), threshold=threshold)
+        settings = Settings(model=name, checkpoint=str(checkpoint), threshold=threshold, refine=0)
         runs = [run_session(data, settings, store) for _ in range(repeats)]
         fine = None if quick else [
-            run_session(data, Settings(model=name, checkpoint=str(checkpoint), threshold=threshold, levels=3), store)
+            run_session(data, Settings(model=name, checkpoint=str(checkpoint), threshold=threshold, levels=3, refine=0),
+                        store)
             for _ in range(max(1, repeats // 2))]
         session = runs[-1]["session"]
         field = session.field
         flops = decoder_flops_per_point(_ModelField(session))
         throughput = field_throughput(field, repeats, settings.batch_points, 16384 if quick else 65536)
         remesh = time_remesh(session, repeats)
+        refine = time_refine(data, replace(settings, refine=None), store, spec.refine_seconds)
     figures = learned_figures(runs, fine, cold, flops, throughput, mem.peak_mb,
                               weights="shipped" if shipped else "random", threshold=threshold)
     figures.update(remesh)
+    figures.update(refine)
     return figures
+
+
+def time_refine(data, settings, store, budget: float) -> dict:
+    """One run with the model's default refinement: its steps, steps/s, seconds of refinement and
+    seconds to the refined final mesh ({} for models that are not refined)."""
+    if budget <= 0:
+        return {}
+    stats = run_session(data, settings, store)["stats"]
+    refine = stats["refine"]
+    return {"refine_steps": refine["steps"], "refine_steps_per_s": refine["steps_per_s"],
+            "refine_s": refine["seconds"], "refined_final_mesh_s": stats["levels"][-1]["t_s"]}
 
 
 def time_remesh(session, repeats: int) -> dict:
