@@ -163,7 +163,8 @@ def build_parser(argv: list[str] = ()) -> argparse.ArgumentParser:
                    help="colour the meshes by their distance to the ground truth (mesh inputs) or the input points")
     p.add_argument("--slice-plane", metavar="AXIS[=POS]",
                    help="draw the slice plane in the views, e.g. z or x=0.1 (unit frame, -0.55 to 0.55)")
-    p.add_argument("--cut-away", action="store_true", help="cut the meshes away beyond the slice plane")
+    p.add_argument("--cut-away", action="store_true",
+                   help="cut the meshes away between the camera and the slice plane")
     p.add_argument("--exit-when-done", action="store_true")
     p.add_argument("--up", default="+y", help=UP_HELP)
     p.set_defaults(func=cmd_gui)

@@ -170,7 +170,8 @@ class MainWindow(QMainWindow):
         view_menu.addSeparator()
         self.errors_action = self._action(view_menu, "&Error Colours", self.set_error_colours, "E", True)
         self.plane_action = self._action(view_menu, "&Slice Plane in 3D", self.set_slice_plane, "S", True)
-        self.cut_action = self._action(view_menu, "Cut &Away Beyond the Plane", self.set_cut_away, "X", True)
+        self.cut_action = self._action(view_menu, "Cut &Away the Near Side of the Plane", self.set_cut_away,
+                                       "X", True)
         view_menu.addSeparator()
         self._action(view_menu, "&Copy Camera", self.copy_camera, "Ctrl+Shift+C")
         self._action(view_menu, "&Paste Camera", self.paste_camera, "Ctrl+Shift+V")
@@ -361,7 +362,9 @@ class MainWindow(QMainWindow):
             self.status_device.setText(f"device: {event.device}")
             self.statusBar().showMessage(f"{event.model} on {event.device}: {event.input_summary}")
         elif isinstance(event, Encoded) and run.model in MODELS:
-            self.slice_view.set_source(index, run.session, self.shown_points, run.session.threshold,
+            # a threshold changed while the run was still running applies when it ends: its iso-line too
+            level = run.session.threshold if run.pending_threshold is None else run.pending_threshold
+            self.slice_view.set_source(index, run.session, self.shown_points, level,
                                        sdf=not MODELS[run.model].learned)
         elif isinstance(event, FitProgress):
             self.fit_panel.add(index, event)
@@ -474,7 +477,7 @@ class MainWindow(QMainWindow):
         self.plane_action.setChecked(on)
 
     def set_cut_away(self, on: bool) -> None:
-        """Cut the meshes away beyond the slice plane (View menu, X)."""
+        """Cut the meshes away between the camera and the slice plane (View menu, X)."""
         self.overlays.set_cut(on)
         self.cut_action.setChecked(on)
 

@@ -124,7 +124,7 @@ class ViewOverlays(QObject):
         self.slice_view.set_all_views(on)
 
     def set_cut(self, on: bool) -> None:
-        """Cut every view's mesh away beyond the plane."""
+        """Cut every view's mesh away between the camera and the plane."""
         self.cut_on = on
         for view in self.grid.active():
             view.set_cut_away(on)

@@ -129,24 +129,6 @@ class SliceView(QWidget):
         self.axis.setCurrentIndex(axis)
         self.slider.setValue(round(position / (2 * HALF / STEPS)))
 
-    @property
-    def source(self) -> Source | None:
-        """The shown view's source."""
-        return self.sources.get(self.shown)
-
-    @property
-    def session(self):
-        """The session whose slice the tab draws (None before one is encoded)."""
-        return self.source.session if self.source else None
-
-    @property
-    def level(self) -> float:
-        return self.source.level if self.source else 0.5
-
-    @property
-    def sdf(self) -> bool:
-        return self.source.sdf if self.source else False
-
     def set_source(self, view: int, session, points: np.ndarray | None, level: float, sdf: bool) -> None:
         """Slice ``session``'s field for ``view`` from now on, its iso-line at ``level``."""
         self.sources[view] = Source(session, level, sdf)
@@ -195,8 +177,9 @@ class SliceView(QWidget):
         source = self.sources.get(view)
         if source is None or source.session.field is None or (view != self.shown and not self.all_views):
             return
+        points = self.points if view == self.shown else None      # only the tab draws the points near the plane
         self.thread.request(SliceRequest(source.session, self.axis.currentIndex(), self.position,
-                                         self.resolution, self.points, source.level, view), key=view)
+                                         self.resolution, points, source.level, view), key=view)
 
     def _on_ready(self, result) -> None:
         req = result.request
@@ -212,7 +195,7 @@ class SliceView(QWidget):
         # pixel centres on the sample positions (linspace over the box, ends included)
         pixel = 2 * HALF / max(values.shape[0] - 1, 1)
         rect = QRectF(-HALF - pixel / 2, -HALF - pixel / 2, 2 * HALF + pixel, 2 * HALF + pixel)
-        self.image.setImage(values, levels=colour_levels(values, self.sdf), rect=rect)
+        self.image.setImage(values, levels=colour_levels(values, source.sdf), rect=rect)
         # the iso-line comes from the worker: tracing it here would block the UI thread
         self.iso.setData(result.iso[:, :, 0].ravel(), result.iso[:, :, 1].ravel())
         if req.axis != self._labelled_axis:   # relabelling re-lays out the plot: only on a change
@@ -224,7 +207,7 @@ class SliceView(QWidget):
             self.scatter.setData(result.near[:, 0], result.near[:, 1])
         else:
             self.scatter.setData([], [])
-        kind = "signed distance (blue inside)" if self.sdf else "occupancy probability"
+        kind = "signed distance (blue inside)" if source.sdf else "occupancy probability"
         self.info.setText(f"{kind} at {AXES[req.axis]} = {req.position:+.2f}; iso-line at {req.level:g}; "
                           f"{len(result.near)} input points within 0.012")
         self.updated.emit()

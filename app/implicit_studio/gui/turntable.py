@@ -69,7 +69,14 @@ class TurntableRecorder(QObject):
             return
         self.views[0].set_camera_state(self._camera)
         frames, self.frames = self.frames, []
-        self.task = TaskThread(lambda: write_animation(self.path, frames, self.frame_ms, MAX_WIDTH), "turntable")
+
+        def write():
+            try:
+                return write_animation(self.path, frames, self.frame_ms, MAX_WIDTH)
+            finally:
+                frames.clear()          # tens of megabytes of pictures: not kept once written
+
+        self.task = TaskThread(write, "turntable")
         self.task.done.connect(lambda _path: self.done.emit(self.path))
         self.task.failed.connect(lambda message, _user: self.failed.emit(message))
         self.task.start()
