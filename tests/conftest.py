@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-torch.set_num_threads(2)
+# One intra-op thread: with two, every torch op waits on a barrier for a second OpenMP thread,
+# and when other processes load both cores that wait makes a SIREN step 10-30x slower (measured
+# 1-2 s instead of 0.06 s per step at load average 8 on 2 cores).
+torch.set_num_threads(1)
 
 
 def sphere_field(radius: float = 0.35):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from .conftest import drop
 
 pytestmark = pytest.mark.gui
 RUN_TIMEOUT_MS = 60_000
+FIT_STEPS = 30   # SIREN steps after which the 2,000-point sphere meshes as a closed surface (it does from about 5)
 
 
 def test_drop_file_shows_mesh_levels(window, qtbot, sphere_file):
@@ -51,15 +53,24 @@ def test_cancel_mid_run_stops_fast(window, qtbot, sphere_file):
 
 
 def test_new_request_cancels_running_one(window, qtbot, sphere_file):
-    window.model_panel.apply({"seconds": 60})
+    """The second request cancels the first; it is then stopped after a number of fit steps, never after a
+    number of seconds (a loaded machine may give a short fit a single step, and an empty mesh)."""
+    window.model_panel.apply({"seconds": 600})
     with qtbot.waitSignal(window.model.runs_started, timeout=RUN_TIMEOUT_MS):
         drop(window, sphere_file)
-    first = window.model.runs[0].thread
-    window.model_panel.apply({"seconds": 1})
-    with qtbot.waitSignal(window.idle, timeout=RUN_TIMEOUT_MS):
+    first = window.model.runs[0]
+    with qtbot.waitSignal(window.model.runs_started, timeout=RUN_TIMEOUT_MS):
         window.reconstruct()
-    assert first.wait(5000)
+    second = window.model.runs[0]
+    assert second is not first
+    assert first.thread.wait(RUN_TIMEOUT_MS)
     assert first.session is None or first.session.cancelled
+    assert not first.done or not first.final          # the cancelled run never delivered a final mesh
+    qtbot.waitUntil(lambda: bool(second.curve) and second.curve[-1][0] >= FIT_STEPS, timeout=RUN_TIMEOUT_MS)
+    with qtbot.waitSignal(window.idle, timeout=RUN_TIMEOUT_MS):
+        window.fit_panel.stop_button.click()          # stop the fit, mesh the weights after >= FIT_STEPS steps
+    assert second.done and not second.stats.get("empty")
+    assert second.final is not None and second.final.fit_step >= FIT_STEPS
     assert window.grid.views[0].n_faces > 0
 
 
@@ -155,26 +166,62 @@ def test_camera_copy_paste_and_export(window, qtbot, sphere_file, tmp_path):
     assert window.save_screenshot(str(shot)) and shot.stat().st_size > 1000
 
 
-def test_ui_stays_responsive_during_reconstruction(window, qtbot, sphere_file):
-    import os
+def cpu_slowdown() -> float:
+    """How many times longer than its CPU time a fixed piece of Python work takes on this thread now:
+    1 on an idle core, about 5 when five runnable threads share it. Median of 5 tries of ~10 ms of CPU."""
+    ratios = []
+    for _ in range(5):
+        wall, cpu = time.perf_counter(), time.thread_time()
+        sum(i * i for i in range(200_000))
+        ratios.append((time.perf_counter() - wall) / max(time.thread_time() - cpu, 1e-6))
+    return max(1.0, float(np.median(ratios)))
 
+
+def engine_stall_ms(qtbot, data, settings) -> float:
+    """The longest UI-thread stall while the engine alone runs ``settings`` on ``data`` in a plain thread and
+    the window idles: what sharing the interpreter with a busy worker costs the UI thread on this machine now
+    (on loaded cores the worker can be descheduled while it holds the GIL)."""
+    import threading
+
+    from implicit_studio.engine.session import ReconstructionSession
     from implicit_studio.gui.responsiveness import StallMeter
 
-    load, cores = os.getloadavg()[0], os.cpu_count() or 1
-    if load > cores + 1:
-        pytest.skip(f"load average {load:.1f} on {cores} cores: the scheduler, not the UI thread, sets the stalls")
+    meter = StallMeter()
+    meter.start()
+    worker = threading.Thread(target=lambda: list(ReconstructionSession(data, settings).run()))
+    worker.start()
+    qtbot.waitUntil(lambda: not worker.is_alive(), timeout=RUN_TIMEOUT_MS)
+    meter.stop()
+    assert meter.ticks > 5
+    return meter.max_stall_ms
+
+
+def test_ui_stays_responsive_during_reconstruction(window, qtbot, sphere_file):
+    """The window's longest UI-thread stall during a reconstruction, measured on any machine and held to a
+    bound calibrated on it at the time: 100 ms of the window's own work, times how much slower the UI thread
+    runs now than on an idle core, plus twice the stall the same reconstruction causes when the engine runs
+    it in a plain thread beside the idle window (the GIL's and the scheduler's share). Idle machine: about
+    100-120 ms. A fit, a marching-cubes call or a file read on the UI thread takes seconds and breaks it."""
+    from implicit_studio.gui.responsiveness import StallMeter
 
     window.model_panel.apply({"resolution0": 32, "levels": 1, "seconds": 2})
     meter = StallMeter()
     assert meter.separates_rendering, "the tests must run on the studio's QApplication (conftest qapp_cls)"
+    slowdown = cpu_slowdown()
     meter.start()
     with qtbot.waitSignal(window.idle, timeout=RUN_TIMEOUT_MS):
         drop(window, sphere_file)
     meter.stop()
     assert meter.ticks > 5
+    slowdown = max(slowdown, cpu_slowdown())
+    baseline_ms = engine_stall_ms(qtbot, window.model.data, replace(window.model.settings, model="siren"))
     # rendering is timed apart: llvmpipe under Xvfb on a shared CPU is slow to draw and composite
-    assert meter.max_stall_ms < 100, (f"UI thread blocked for {meter.max_stall_ms:.0f} ms "
-                                      f"(longest gap {meter.max_raw_ms:.0f} ms, rendering {meter.max_render_ms:.0f} ms)")
+    bound_ms = 100.0 * slowdown + 2.0 * baseline_ms
+    measured = (f"UI thread blocked for {meter.max_stall_ms:.0f} ms, bound {bound_ms:.0f} ms (CPU slowdown "
+                f"{slowdown:.1f}x, engine alone {baseline_ms:.0f} ms; longest gap {meter.max_raw_ms:.0f} ms, "
+                f"rendering {meter.max_render_ms:.0f} ms)")
+    print(measured)
+    assert meter.max_stall_ms < bound_ms, measured
 
 
 def test_up_axis_turns_the_scan_and_exports_in_the_file_axes(window, qtbot, box_mesh_file, tmp_path):

@@ -1,8 +1,11 @@
 """The command line end to end, on small data the tests make."""
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,9 +15,33 @@ from implicit_studio.engine.registry import get_spec
 from implicit_studio.engine.checkpoints import save_checkpoint
 
 
+CHECKPOINTS = Path(__file__).resolve().parents[2] / "checkpoints"
+
+
 def cli(*args, cwd=None):
+    # one torch thread, as in tests/conftest.py: two threads on cores other processes load are 10-30x slower
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.run([sys.executable, "-m", "implicit_studio.cli", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=240)
+                          capture_output=True, text=True, cwd=cwd, timeout=240, env=env)
+
+
+def user_box(mesh: trimesh.Trimesh) -> tuple[np.ndarray, np.ndarray]:
+    """The meshing box [-BOX/2, BOX/2]^3 of the unit frame, in ``mesh``'s own units: (lo (3,), hi (3,))."""
+    from implicit_studio.io.normalize import BOX, Normalization
+
+    frame = Normalization.fit(mesh.vertices)
+    corners = frame.to_user(np.array([[-BOX / 2] * 3, [BOX / 2] * 3]))
+    return corners.min(axis=0), corners.max(axis=0)
+
+
+def assert_in_user_units(out: Path, source: trimesh.Trimesh) -> trimesh.Trimesh:
+    """Open a written mesh: it has faces, and every vertex lies in the input's meshing box in the input's units."""
+    result = trimesh.load(out, process=False)
+    assert len(result.faces) > 0
+    lo, hi = user_box(source)
+    slack = 0.01 * (hi - lo)     # caps closing a surface at the box lie a fraction of a voxel outside it
+    assert np.all(result.vertices >= lo - slack) and np.all(result.vertices <= hi + slack), (result.bounds, lo, hi)
+    return result
 
 
 @pytest.fixture
@@ -44,10 +71,10 @@ def test_siren_reconstruct_and_evaluate(tmp_path, torus_ply):
     r = cli("reconstruct", src, "--model", "siren", "--out", out, "--seconds", "8", "--resolution0", "16",
             "--levels", "2", "--stats-json", stats)
     assert r.returncode == 0, r.stderr
-    rec = trimesh.load(out)
+    rec = assert_in_user_units(out, mesh)
     assert len(rec.faces) > 100
-    # back in the user's coordinates: same bounding box centre and size as the input
-    assert np.allclose(rec.bounds.mean(0), mesh.bounds.mean(0), atol=0.6)
+    # back in the user's coordinates: the torus's bounds (8 x 8 x 2 units around (5, -2, 1)) within 0.6
+    assert np.allclose(rec.bounds, mesh.bounds, atol=0.6), rec.bounds
     s = json.loads(stats.read_text())
     assert s["model"] == "siren" and s["levels"][-1]["resolution"] == 64
     assert s["first_mesh_s"] <= s["final_mesh_s"]
@@ -60,15 +87,18 @@ def test_siren_reconstruct_and_evaluate(tmp_path, torus_ply):
 
 
 def test_learned_model_with_checkpoint(tmp_path, torus_ply):
-    spec = get_spec("convonet-3plane")
-    cfg = spec.config("cpu")
-    ckpt = tmp_path / "w.safetensors"
-    save_checkpoint(ckpt, spec.name, cfg.build(), cfg)
+    """Weights given by --checkpoint (the shipped ones, copied with their card under another name)."""
+    ckpt = tmp_path / "mine.safetensors"
+    shutil.copyfile(CHECKPOINTS / "convonet-3plane.safetensors", ckpt)
+    shutil.copyfile(CHECKPOINTS / "convonet-3plane.json", ckpt.with_suffix(".json"))
+    out = tmp_path / "o.obj"
+    stats = tmp_path / "stats.json"
     r = cli("reconstruct", torus_ply[0], "--model", "convonet-3plane", "--checkpoint", ckpt,
-            "--out", tmp_path / "o.obj", "--resolution0", "16", "--levels", "1", "--threshold", "0.5")
-    # random weights may find no surface: either a mesh or a clear one-line "no surface" message
-    assert r.returncode in (0, 2), r.stderr
-    assert "Traceback" not in r.stderr
+            "--out", out, "--resolution0", "16", "--levels", "1", "--stats-json", stats)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(stats.read_text())["checkpoint"] == str(ckpt)
+    result = assert_in_user_units(out, torus_ply[1])
+    assert np.allclose(result.bounds, torus_ply[1].bounds, atol=0.8), result.bounds
 
 
 def test_empty_mesh_is_one_line_naming_a_threshold_that_works(tmp_path, torus_ply):
@@ -85,7 +115,9 @@ def test_empty_mesh_is_one_line_naming_a_threshold_that_works(tmp_path, torus_pl
     assert len(lines) == 1 and "found no surface at threshold 0.9999" in lines[0], r.stderr
     assert "Traceback" not in r.stderr
     hint = lines[0].rsplit("to ", 1)[1].rstrip(")")
-    assert cli(*args, "--threshold", hint).returncode == 0 and out.exists()
+    r = cli(*args, "--threshold", hint)
+    assert r.returncode == 0, r.stderr
+    assert_in_user_units(out, torus_ply[1])     # random weights: some surface, somewhere in the box
 
 
 @pytest.mark.parametrize("up", ["z", "-x"])
@@ -95,7 +127,7 @@ def test_up_axis_turns_the_scan_for_the_model_and_the_mesh_back(tmp_path, torus_
     out = tmp_path / "o.ply"
     r = cli("reconstruct", path, f"--up={up}", "--out", out, "--levels", "1")
     assert r.returncode == 0, r.stderr
-    result = trimesh.load(out)
+    result = assert_in_user_units(out, mesh)
     assert np.allclose(result.bounds, mesh.bounds, atol=0.4)      # the torus is 8 x 8 x 2 units
     m = json.loads(cli("evaluate", out, path, "--json").stdout)
     assert m["iou"] > 0.6
@@ -119,7 +151,8 @@ def test_evaluate_reference_spheres(tmp_path):
     (["reconstruct", "{empty}", "--model", "siren", "--out", "o.ply"], "empty.xyz"),
     (["reconstruct", "{torus}", "--model", "nope", "--out", "o.ply"], "unknown model"),
     (["reconstruct", "{torus}", "--model", "siren", "--out", "o.xyz9"], "o.xyz9"),
-    (["reconstruct", "{torus}", "--model", "onet-pointcloud", "--checkpoint", "{evil}", "--out", "o.ply"], "pickle"),
+    (["reconstruct", "{torus}", "--model", "onet-pointcloud", "--checkpoint", "{evil}", "--out", "o.ply"],
+     "pickle-based checkpoints (.pt) are refused"),
     (["evaluate", "missing.ply", "{torus}"], "missing.ply"),
     (["reconstruct", "{torus}", "--model", "siren", "--out", "dossier absent ü/o.ply"], "dossier absent ü"),
     (["evaluate", "{torus}", "vérité absente.ply"], "vérité absente.ply"),

@@ -53,7 +53,8 @@ def test_train_save_reload_reconstruct(tiny_data, tmp_path, name):
 def test_two_process_data_parallel_keeps_replicas_identical(tiny_data, tmp_path):
     out = tmp_path / "ddp"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+    # --standalone: the rendezvous binds a free port of its own (a fixed port fails when another run holds it)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
            "-m", "implicit_studio.cli", "train", "--model", "onet-pointcloud", "--data", str(tiny_data),
            "--out", str(out), "--total-steps", "3", "--val-every", "3", "--batch-size", "2", "--n-queries", "128",
            "--val-shapes", "1"]

@@ -111,8 +111,26 @@ def test_pickle_checkpoints_are_refused_unopened(tmp_path, monkeypatch, suffix):
     monkeypatch.chdir(tmp_path)
     path = tmp_path / f"evil{suffix}"
     path.write_bytes(pickle.dumps(Payload()))
-    with pytest.raises(CheckpointError, match="pickle"):
+    with pytest.raises(CheckpointError, match=rf": pickle-based checkpoints \({suffix}\) are refused because"):
         load_checkpoint(path)
+    assert not (tmp_path / "PWNED_BY_PICKLE").exists()
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".pth", ".pkl", ".PT"])
+def test_pickle_checkpoint_with_a_valid_card_is_refused_for_its_kind(tmp_path, monkeypatch, suffix):
+    """A card beside the file would let every later check pass: the refusal must be the file kind's."""
+    monkeypatch.chdir(tmp_path)
+    path, _ = _save(tmp_path)
+    target = path.with_suffix(suffix)
+    target.write_bytes(pickle.dumps(Payload()))
+    path.with_suffix(".json").replace(target.with_suffix(".json"))   # a valid card named after the pickle
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(target, expected_model="convonet-grid")
+    message = str(info.value)
+    assert message.startswith(f"{target}: ")
+    reason = message[len(f"{target}: "):]       # matched on the reason, never on the folder's name
+    assert reason == (f"pickle-based checkpoints ({suffix}) are refused because loading them can run code; "
+                      "use a .safetensors checkpoint")
     assert not (tmp_path / "PWNED_BY_PICKLE").exists()
 
 
@@ -120,7 +138,7 @@ def test_pickle_disguised_as_safetensors(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     path, _ = _save(tmp_path)
     path.write_bytes(pickle.dumps(Payload()))
-    with pytest.raises(CheckpointError):
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: corrupt or truncated safetensors file"):
         load_checkpoint(path)
     assert not (tmp_path / "PWNED_BY_PICKLE").exists()
 

@@ -344,7 +344,7 @@ def test_write_errors(tmp_path):
         io.write_mesh(tmp_path / "e.ply", box.vertices, np.empty((0, 3), int))
     with pytest.raises(InputError, match=r"cannot write '.obj' files; use one of .ply, .xyz"):
         io.write_point_cloud(tmp_path / "p.obj", box.vertices)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"faces index vertices outside 0\.\.7"):
         io.write_mesh(tmp_path / "bad.ply", box.vertices, box.faces + 100)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["folder.ply"]
 

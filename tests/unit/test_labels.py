@@ -125,5 +125,5 @@ def test_cover_points_leave_no_gap_on_thin_faces():
 
 
 def test_empty_mesh_is_an_error():
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="mesh has no faces of non-zero area"):
         labels.build_labeler(np.zeros((3, 3)), np.array([[0, 1, 2]]))

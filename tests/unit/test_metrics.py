@@ -8,7 +8,7 @@ import trimesh
 
 from implicit_studio.errors import InputError
 from implicit_studio.evaluate.inside import inside_mesh
-from implicit_studio.evaluate.metrics import evaluate_files, evaluate_meshes, format_metrics
+from implicit_studio.evaluate.metrics import evaluate_files, evaluate_meshes, format_metrics, fscore
 
 
 def sphere(radius: float, shift_x: float = 0.0) -> trimesh.Trimesh:
@@ -58,6 +58,78 @@ def test_reference_fscores(reference):
 def test_reference_ground_truth_is_not_rescaled(reference):
     """The 0.8-wide reference sphere is evaluated in its own units (no scaling to 1)."""
     assert reference["frame_scale"] == 1.0
+
+
+# --- independent oracles where precision, recall and the volumes differ --------------------
+
+
+def lens_volume(r1: float, r2: float, d: float) -> float:
+    """Volume shared by two balls of radii r1, r2 whose centres are d apart (|r1 - r2| < d < r1 + r2)."""
+    return np.pi * (r1 + r2 - d) ** 2 * (d * d + 2 * d * (r1 + r2) - 3 * (r1 - r2) ** 2) / (12 * d)
+
+
+def test_lens_volume_formula_limits():
+    """The oracle itself: touching balls share nothing; a ball reaching the other's centre, a known cap pair."""
+    assert lens_volume(0.3, 0.25, 0.55) == 0.0
+    # equal radii r at distance r: two caps of height r/2, each pi h^2 (3r - h) / 3
+    h = 0.15
+    assert lens_volume(0.3, 0.3, 0.3) == pytest.approx(2 * np.pi * h * h * (3 * 0.3 - h) / 3)
+
+
+def test_iou_of_partially_overlapping_spheres_is_lens_over_union():
+    """Neither sphere holds the other: intersection / union = 0.631, where dividing by the prediction's
+    volume gives 0.917 and by the ground truth's 0.669."""
+    r_gt, r_pred, d = 0.40, 0.36, 0.10
+    gt = sphere(r_gt, shift_x=-d / 2)
+    pred = sphere(r_pred, shift_x=d / 2)
+    shared = lens_volume(r_gt, r_pred, d)
+    expected = shared / (4 / 3 * np.pi * (r_gt**3 + r_pred**3) - shared)
+    # 20,000 points put about 4,300 in the union: one standard deviation of the estimate is 0.0074
+    assert evaluate_meshes(pred, gt, n_points=20_000)["iou"] == pytest.approx(expected, abs=0.02)
+    assert evaluate_meshes(gt, pred, n_points=20_000)["iou"] == pytest.approx(expected, abs=0.02)
+
+
+def test_fscore_is_the_harmonic_mean():
+    assert fscore(0.9, 0.3) == pytest.approx(0.45)                  # arithmetic mean: 0.6
+    assert fscore(1.0, 0.0) == 0.0
+    assert fscore(0.0, 0.0) == 0.0
+    assert fscore(0.5, 0.5) == pytest.approx(0.5)
+
+
+@pytest.fixture(scope="module")
+def hemisphere_pair() -> tuple[trimesh.Trimesh, trimesh.Trimesh]:
+    """A sphere of radius 0.4 and its upper half (an open mesh on the same surface)."""
+    whole = trimesh.creation.icosphere(subdivisions=4, radius=0.4)
+    half = whole.copy()
+    half.update_faces(half.triangles_center[:, 2] > 0)
+    half.remove_unreferenced_vertices()
+    return whole, half
+
+
+HALF_PAIR_FSCORE = (2 * 0.99 * 0.5 / 1.49, 2 * 0.525 / 1.525)
+"""F = 2PR / (P + R) for P in [0.99, 1], R in [0.5, 0.525]: 0.664 to 0.689 (the arithmetic mean would be 0.75)."""
+
+
+def test_half_prediction_has_full_precision_half_recall(hemisphere_pair):
+    """Every sample of the half lies on the sphere (precision 1); it covers half the sphere's area plus
+    at most a 2 % band at the rim (recall 0.5 to 0.525)."""
+    whole, half = hemisphere_pair
+    result = evaluate_meshes(half, whole, n_points=20_000)
+    precision, recall = result["precision_2pct"], result["recall_2pct"]
+    assert precision > 0.99
+    assert 0.5 <= recall <= 0.525
+    assert HALF_PAIR_FSCORE[0] <= result["fscore_2pct"] <= HALF_PAIR_FSCORE[1]
+    assert result["fscore_2pct"] == pytest.approx(2 * precision * recall / (precision + recall))
+    assert result["fscore_1pct"] == pytest.approx(fscore(result["precision_1pct"], result["recall_1pct"]))
+
+
+def test_whole_prediction_of_half_ground_truth_has_half_precision_full_recall(hemisphere_pair):
+    """The same pair the other way round: precision and recall trade places."""
+    whole, half = hemisphere_pair
+    result = evaluate_meshes(whole, half, n_points=20_000)
+    assert 0.5 <= result["precision_2pct"] <= 0.525
+    assert result["recall_2pct"] > 0.99
+    assert HALF_PAIR_FSCORE[0] <= result["fscore_2pct"] <= HALF_PAIR_FSCORE[1]
 
 
 def test_self_comparison(gt):

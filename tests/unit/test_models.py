@@ -48,7 +48,7 @@ def test_paper_configs_build():
     for spec in MODELS.values():
         assert spec.config("paper").build() is not None
     assert get_spec("convonet-3plane").config("paper").unet_filters == 32
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match="unknown model 'nope': choose one of onet-pointcloud"):
         get_spec("nope")
 
 

@@ -81,5 +81,5 @@ def test_small_and_duplicate_inputs():
     points, _ = sphere(200)
     doubled = estimate_normals(np.concatenate([points, points]))
     assert np.isfinite(doubled).all()
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"N >= 3, got \(2, 3\)"):
         estimate_normals(np.zeros((2, 3)))

@@ -1,3 +1,4 @@
+import re
 import threading
 
 import numpy as np
@@ -81,10 +82,16 @@ def test_image_model_runs(tmp_path):
 
 
 def test_siren_fit_improves_and_meshes(torus_cloud):
+    """Counted in steps, not seconds: a loaded machine makes fewer steps per second, never fewer steps."""
     pts, nrm = torus_cloud
-    session = ReconstructionSession(_cloud(pts, nrm), Settings(model="siren", seconds=6, mesh_every=2,
+    session = ReconstructionSession(_cloud(pts, nrm), Settings(model="siren", seconds=600, mesh_every=0.5,
                                                                resolution0=16, levels=1))
-    events = list(session.run())
+    events = []
+    for event in session.run():
+        events.append(event)
+        previewed = any(isinstance(e, LevelMesh) and e.preview for e in events)
+        if isinstance(event, FitProgress) and event.step >= 60 and previewed:
+            session.stop_fit()
     fits = [e for e in events if isinstance(e, FitProgress)]
     assert len(fits) >= 3
     assert fits[-1].total < fits[0].total
@@ -139,11 +146,115 @@ def test_pause_and_resume(torus_cloud):
     assert isinstance(events[-1], Finished) and not events[-1].cancelled
 
 
-@pytest.mark.parametrize("bad", [dict(resolution0=1), dict(levels=9), dict(threshold=1.5, model="convonet-grid"),
-                                 dict(seconds=-1), dict(model="nope"), dict(device="tpu")])
-def test_bad_settings(bad, torus_cloud, tmp_path):
+CONTROL_BOUND_S = 60.0
+"""Generous bound for a cancelled run to end: it ends within one fit step or field batch (milliseconds),
+but a machine shared by other test runs can stall a thread for seconds."""
+
+
+def _run_in_thread(session) -> tuple[threading.Thread, list]:
+    """Iterate ``session.run()`` on a worker thread (as the window does); events land in the list."""
+    events: list = []
+    thread = threading.Thread(target=lambda: events.extend(session.run()), daemon=True)
+    thread.start()
+    return thread, events
+
+
+def test_cancel_while_paused_ends_the_run(torus_cloud):
+    """A paused fit waits on the pause; cancel must wake it and end the run without a final mesh."""
+    pts, nrm = torus_cloud
+    session = ReconstructionSession(_cloud(pts, nrm), Settings(model="siren", seconds=600, resolution0=8, levels=0))
+    session.pause()
+    started = threading.Event()
+    events: list = []
+
+    def consume():
+        for event in session.run():
+            events.append(event)
+            if isinstance(event, Encoded):
+                started.set()
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    assert started.wait(CONTROL_BOUND_S), "the fit was never set up"
+    assert session.paused
+    session.cancel()
+    thread.join(CONTROL_BOUND_S)
+    alive = thread.is_alive()
+    session.resume()                     # lets a stuck thread go before the assertion fails
+    assert not alive, f"a paused run did not end within {CONTROL_BOUND_S:.0f} s of cancel"
+    assert isinstance(events[-1], Finished) and events[-1].cancelled
+    assert not any(isinstance(e, (FitProgress, LevelMesh)) for e in events)   # paused before the first step
+    assert events[-1].stats["fit"]["steps"] == 0
+
+
+def test_cancel_during_learned_meshing(torus_cloud):
+    """Cancel from another thread while the model's field is being evaluated for level 1: the run ends
+    after the batch in flight, without level 1 or a final mesh."""
+    # the shipped weights see a surface in the torus, so level 1 has corners to evaluate
+    session = ReconstructionSession(_cloud(torus_cloud[0]), Settings(model="convonet-grid", resolution0=16, levels=2,
+                                                                     batch_points=2048))
+    evaluate = session._locked_field
+    in_level_one, calls_after_cancel = threading.Event(), []
+
+    def field(points):
+        if session.cancelled:
+            calls_after_cancel.append(len(points))
+        values = evaluate(points)
+        if meshes:                       # level 0 is out: this batch belongs to level 1
+            in_level_one.set()
+            session._cancel.wait(CONTROL_BOUND_S)   # hold the batch until the other thread cancels
+        return values
+
+    session._locked_field = field
+    meshes: list = []
+    events: list = []
+
+    def consume():
+        for event in session.run():
+            events.append(event)
+            if isinstance(event, LevelMesh):
+                meshes.append(event)
+
+    thread = threading.Thread(target=consume, daemon=True)
+    thread.start()
+    assert in_level_one.wait(CONTROL_BOUND_S), "meshing never reached level 1"
+    session.cancel()
+    thread.join(CONTROL_BOUND_S)
+    assert not thread.is_alive(), f"meshing did not stop within {CONTROL_BOUND_S:.0f} s of cancel"
+    assert [m.level for m in meshes] == [0]
+    assert not any(m.final for m in meshes)
+    assert calls_after_cancel == []      # no batch was started after the cancel
+    assert isinstance(events[-1], Finished) and events[-1].cancelled
+
+
+def test_stop_fit_meshes_the_current_weights(torus_cloud):
+    """Stop during a long fit: fitting ends at once and the final mesh comes from the weights so far."""
+    pts, nrm = torus_cloud
+    session = ReconstructionSession(_cloud(pts, nrm), Settings(model="siren", seconds=600, resolution0=16, levels=1))
+    events: list = []
+    for event in session.run():
+        events.append(event)
+        if isinstance(event, FitProgress) and event.step >= 5:
+            session.stop_fit()
+    finished = events[-1]
+    assert isinstance(finished, Finished) and not finished.cancelled
+    final = [e for e in events if isinstance(e, LevelMesh) and e.final]
+    assert len(final) == 1 and final[0].level == 1
+    assert finished.stats["fit"]["steps"] == final[0].fit_step
+    assert finished.stats["fit"]["seconds"] < CONTROL_BOUND_S
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(resolution0=1), "--resolution0 must be in [4, 256], not 1"),
+    (dict(levels=9), "--levels must be in [0, 4], not 9"),
+    (dict(threshold=1.5, model="convonet-grid"), "--threshold must be in (0, 1), not 1.5"),
+    (dict(seconds=-1), "--seconds must be in [0.1, 600], not -1"),
+    (dict(model="nope"), "unknown model 'nope': choose one of onet-pointcloud"),
+    (dict(device="tpu"), "unknown device 'tpu': choose one of auto, cpu, cuda"),
+])
+def test_bad_settings(bad, message, torus_cloud, tmp_path):
     settings = Settings(**{"model": "siren", **bad})
-    with pytest.raises(InputError):
+    with pytest.raises(InputError, match=re.escape(message)):
         ReconstructionSession(_cloud(torus_cloud[0]), settings)
 
 
