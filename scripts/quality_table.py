@@ -2,6 +2,7 @@
 
     python scripts/quality_table.py benchmarks/results/quality-poisson-full.json \
         benchmarks/results/quality-siren-8.json
+    python scripts/quality_table.py --rows benchmarks/results/quality-refine-24.json   # one run's rows as they are
 
 Learned rows come from ``checkpoints/NAME.json`` (metrics written by ship_checkpoint.py);
 baseline rows (screened Poisson, SIREN) from the JSONs of ``implicit-studio benchmark quality``,
@@ -24,7 +25,20 @@ HEADER = ["| split | model | shapes | IoU | Chamfer-L1 | Chamfer-L1 x10 | NC | F
           "|---|---|---|---|---|---|---|---|---|---|"]
 
 
+def run_rows(path: str) -> list[str]:
+    """Every row of one ``benchmark quality`` JSON, split by split, named as the run named them."""
+    lines = list(HEADER)
+    for split, table in json.loads(Path(path).read_text())["splits"].items():
+        for name, summary in table.items():
+            label = BASELINES.get(name, name.replace("+refine", ", refined"))
+            lines.append(f"| {SPLITS.get(split, split)} | {label} | " + " | ".join(metric_cells(summary)) + " |")
+    return lines
+
+
 def main(paths: list[str]) -> int:
+    if paths[:1] == ["--rows"]:
+        print("\n".join(run_rows(paths[1])))
+        return 0
     baselines: dict[str, dict[str, dict]] = {}
     for path in paths:
         for split, table in json.loads(Path(path).read_text())["splits"].items():
