@@ -181,7 +181,7 @@ def test_camera_stays_put_while_levels_stream_and_meshes_refresh(learned, qtbot,
     from implicit_studio.gui.workers import MeshPayload
 
     window = learned
-    window.model_panel.apply({"levels": 2})
+    window.model_panel.apply({"levels": 2, "refine": 0})
     view = window.grid.views[0]
     view.view.camera.azimuth, view.view.camera.elevation = 101.0, -17.0
     view.view.camera.scale_factor = 2.2

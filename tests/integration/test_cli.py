@@ -108,7 +108,7 @@ def test_empty_mesh_is_one_line_naming_a_threshold_that_works(tmp_path, torus_pl
     save_checkpoint(ckpt, spec.name, cfg.build(), cfg)
     out = tmp_path / "o.ply"
     args = ("reconstruct", torus_ply[0], "--model", spec.name, "--checkpoint", ckpt, "--out", out,
-            "--resolution0", "16", "--levels", "1", "--quiet")
+            "--resolution0", "16", "--levels", "1", "--refine", "0", "--quiet")
     r = cli(*args, "--threshold", "0.9999")
     assert r.returncode == 2 and not out.exists()
     lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]

@@ -263,7 +263,7 @@ def test_empty_mesh_says_why_and_which_threshold_gives_a_surface(tmp_path, torus
 
     def final_run(threshold):
         settings = Settings(model="onet-pointcloud", checkpoint=str(ckpt), resolution0=16, levels=1,
-                            threshold=threshold)
+                            threshold=threshold, refine=0)
         events = list(ReconstructionSession(_cloud(torus_cloud[0]), settings).run())
         return [e for e in events if isinstance(e, LevelMesh)][-1], events[-1].stats
 
