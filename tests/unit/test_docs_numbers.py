@@ -114,3 +114,14 @@ def test_orientation_table_is_the_cited_files(doc):
             expected = [f"{poses[p]['iou']:.3f} / {poses[p]['fscore_1pct']:.3f}"
                         for p in ("identity", "x90", "yaw45", "random")]
             assert rows[model] == expected, f"{doc}, {model}: {rows[model]} should be {expected} ({path.name})"
+
+
+@pytest.mark.parametrize("doc", ["README.md"])
+def test_refinement_table_is_what_its_script_prints(doc):
+    env = {**os.environ, "PYTHONPATH": str(Path(implicit_studio.__file__).parents[1])}
+    printed = subprocess.run([sys.executable, "scripts/quality_table.py", "--rows",
+                              "benchmarks/results/quality-refine-24.json"],
+                             cwd=ROOT, env=env, capture_output=True, text=True, check=True).stdout
+    text = DOCS[doc].read_text(encoding="utf-8")
+    for line in printed.splitlines():
+        assert line in text, f"{doc} lacks the refinement row {line!r}"
