@@ -67,6 +67,7 @@ class TrainOptions:
     noise_range: str = ""       # "LOW-HIGH" noise standard deviation ("" = the model's input_noise)
     outliers: float = 0.0       # largest fraction of outliers per cloud
     rotate: str = "none"        # random rotation of inputs and queries: none, yaw or any
+    rotated: float = 1.0        # with rotate: the fraction of draws rotated
     aniso_scale: float = 0.0    # per-axis scale factors in [1 - s, 1 + s]
     bf16: bool = False          # bfloat16 autocast for training steps (validation stays fp32)
     loader_workers: int = 0     # data loading processes (0: in the training process)
@@ -127,7 +128,7 @@ def input_kinds(opts: TrainOptions):
     counts = span(opts.point_counts, "point-counts", int)
     if counts is not None and counts[0] < 1:
         raise InputError("--point-counts: at least one point")
-    for name in ("partial", "uneven", "outliers"):
+    for name in ("partial", "uneven", "outliers", "rotated"):
         if not 0.0 <= getattr(opts, name) <= 1.0:
             raise InputError(f"--{name} {getattr(opts, name)}: give a fraction in [0, 1]")
     if not 0.0 <= opts.aniso_scale < 1.0:
@@ -136,7 +137,7 @@ def input_kinds(opts: TrainOptions):
         raise InputError(f"--rotate {opts.rotate!r}: choose none, yaw or any")
     return InputKinds(partial=opts.partial, counts=counts, uneven=opts.uneven,
                       noise=span(opts.noise_range, "noise-range", float), outliers=opts.outliers,
-                      rotate=opts.rotate, scale=opts.aniso_scale)
+                      rotate=opts.rotate, rotated=opts.rotated, scale=opts.aniso_scale)
 
 
 def make_loader(opts: TrainOptions, split: str, spec, cfg, train: bool):
@@ -160,7 +161,7 @@ def make_loader(opts: TrainOptions, split: str, spec, cfg, train: bool):
         return torch.utils.data.DataLoader(ds, batch_size=min(opts.batch_size, len(ds)), sampler=sampler,
                                            drop_last=True, num_workers=opts.loader_workers,
                                            persistent_workers=opts.loader_workers > 0)
-    idx = list(range(min(opts.val_shapes, len(ds))))
+    idx = list(range(0, len(ds), max(1, len(ds) // max(1, opts.val_shapes))))[:opts.val_shapes]   # all sources
     return torch.utils.data.DataLoader(torch.utils.data.Subset(ds, idx), batch_size=8, shuffle=False)
 
 
@@ -298,7 +299,7 @@ def train(opts: TrainOptions) -> dict:
         _load_optimizer(out / "last_optimizer.safetensors", opt)
     train_loader = make_loader(opts, "train", spec, cfg, train=True)
     val_loader = make_loader(opts, "val", spec, cfg, train=False) if rank == 0 else None
-    val_ids = val_loader.dataset.dataset.ids[:len(val_loader.dataset)] if val_loader is not None else []
+    val_ids = [val_loader.dataset.dataset.ids[i] for i in val_loader.dataset.indices] if val_loader is not None else []
     if state.get("val_ids") != val_ids:
         # the data set grew or changed: earlier validation scores are not comparable
         state.update(val_ids=val_ids, best_iou=-1.0)
@@ -415,7 +416,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 RUN_SETTINGS = ("size", "batch_size", "lr", "warmup", "total_steps", "n_queries", "near_fraction", "val_every",
                 "val_shapes", "seed", "mirror", "partial", "point_counts", "uneven", "noise_range", "outliers", "rotate",
-                "aniso_scale", "bf16", "loader_workers")
+                "rotated", "aniso_scale", "bf16", "loader_workers")
 """Options that shape a run; ``--resume`` keeps the run's stored values unless given again."""
 
 

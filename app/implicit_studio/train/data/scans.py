@@ -42,6 +42,7 @@ class InputKinds:
     noise : (low, high) noise standard deviation, uniform; None: the dataset's fixed noise
     outliers : largest fraction of outliers (uniform in the box); each draw takes 0 to this
     rotate : "none", "yaw" (about the y axis) or "any" (uniform over all rotations)
+    rotated : fraction of draws that are rotated (the others stay upright)
     scale : anisotropic scaling, per-axis factors uniform in [1 - scale, 1 + scale]
     """
 
@@ -51,6 +52,7 @@ class InputKinds:
     noise: tuple[float, float] | None = None
     outliers: float = 0.0
     rotate: str = "none"
+    rotated: float = 1.0
     scale: float = 0.0
 
     def __post_init__(self):
@@ -209,7 +211,8 @@ def random_rotation(rng: np.random.Generator, kind: str) -> np.ndarray:
 def random_pose(cloud: np.ndarray, kinds: InputKinds, rng: np.random.Generator) -> Pose:
     """A random rotation and scaling (``kinds``), followed by the normalisation that puts the
     moved ``cloud`` (M, 3) in the unit frame (bounding-box centre at 0, longest side 1)."""
-    linear = np.diag(rng.uniform(1.0 - kinds.scale, 1.0 + kinds.scale, 3)) @ random_rotation(rng, kinds.rotate)
+    turn = random_rotation(rng, kinds.rotate) if rng.random() < kinds.rotated else np.eye(3)
+    linear = np.diag(rng.uniform(1.0 - kinds.scale, 1.0 + kinds.scale, 3)) @ turn
     moved = cloud @ linear.T
     lo, hi = moved.min(axis=0), moved.max(axis=0)
     size = float((hi - lo).max()) or 1.0
