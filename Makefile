@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The CPU build of torch (small). For an NVIDIA GPU: make run TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126"
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: run test test-fast venv sysdeps bench clean
+.PHONY: run test test-fast venv sysdeps bench data clean
 
 venv: $(VENV)/.installed
 
@@ -41,6 +41,11 @@ bench: venv
 	EXTRA_PKGS="libusb-1.0-0" bash scripts/system-deps.sh   # Open3D's wheel links libusb
 	$(BIN)/pip install -q -e ".[bench]"
 	$(BIN)/implicit-studio benchmark speed --json benchmarks/results/latest.json
+
+data: venv
+	EXTRA_PKGS="openscad" bash scripts/system-deps.sh   # compiles the OpenSCAD examples (unfamiliar split)
+	$(BIN)/pip install -q -e ".[data]"
+	$(BIN)/implicit-studio data build --out data/dataset --sources furniture,blobs,pybullet-named,procedural,openscad
 
 clean:
 	rm -rf $(VENV) build *.egg-info app/*.egg-info

@@ -1,6 +1,7 @@
 """How much a point-cloud model's reconstruction depends on the input's orientation.
 
     python scripts/orientation_check.py convonet-3plane,convonet-grid,onet-pointcloud --shapes 16 [--json FILE]
+    python scripts/orientation_check.py convonet-grid --checkpoint runs/grid/best.safetensors [--threshold 0.4]
 
 Rotates validation shapes (input points and ground truth together) by the identity, 90 degrees
 about x (a z-up scan), 45 degrees of yaw about the vertical y axis and a random rotation, and
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 from scipy.spatial.transform import Rotation
 
+from implicit_studio.engine.checkpoints import read_card, tuned_threshold
 from implicit_studio.engine.registry import get_spec
 from implicit_studio.train.data.dataset import load_shape
 from implicit_studio.io.inputs import InputData
@@ -38,9 +40,14 @@ def main() -> None:
     parser.add_argument("--data", default="data/dataset")
     parser.add_argument("--shapes", type=int, default=16)
     parser.add_argument("--json")
+    parser.add_argument("--checkpoint", help="weights to measure instead of the shipped ones (one model)")
+    parser.add_argument("--threshold", type=float, help="with --checkpoint: occupancy threshold (default: its card's)")
     args = parser.parse_args()
     torch.set_num_threads(1)
     root, models = Path(args.data), args.models.split(",")
+    if args.checkpoint and len(models) != 1:
+        parser.error("--checkpoint measures one model")
+    threshold = (args.threshold or tuned_threshold(read_card(Path(args.checkpoint)))) if args.checkpoint else None
     ids = spread_ids(root, "val", args.shapes)
     scores: dict[str, dict[str, list]] = {m: {} for m in models}
     for k, shape_id in enumerate(ids):
@@ -50,7 +57,7 @@ def main() -> None:
             for m in models:
                 n_in = get_spec(m).config("cpu").n_input_points
                 data = InputData(shape_id, "points", points=noisy_input(surface, n_in, 0.005, k))
-                mesh, _ = reconstruct(m, data, 1.0)
+                mesh, _ = reconstruct(m, data, 1.0, args.checkpoint, threshold)
                 r = evaluate_against_samples(mesh, uniform, shape["uniform_occ"], surface,
                                              shape["surface_normals"] @ R.T, seed=0)
                 scores[m].setdefault(name, []).append((r["iou"] or 0.0, r["fscore_1pct"] or 0.0))
@@ -59,7 +66,8 @@ def main() -> None:
     for m, by_rot in table.items():
         print(m, "  ".join(f"{name} IoU {r['iou']:.3f} F@1% {r['fscore_1pct']:.3f}" for name, r in by_rot.items()))
     if args.json:
-        Path(args.json).write_text(json.dumps({"split": "val", "shapes": len(ids), "results": table}, indent=2))
+        Path(args.json).write_text(json.dumps({"split": "val", "shapes": len(ids), "checkpoint": args.checkpoint,
+                                               "threshold": threshold, "results": table}, indent=2))
 
 
 if __name__ == "__main__":

@@ -106,3 +106,18 @@ def test_init_can_widen_the_unet_of_trained_weights(tiny_data, tmp_path):
     with pytest.raises(InputError, match="already has"):
         train(TrainOptions(out=str(tmp_path / "y"), total_steps=1, init=str(wide / "last.safetensors"),
                            widen_unet=filters, **base))
+
+
+def test_scan_like_bf16_training_runs_and_resumes_with_its_settings(tiny_data, tmp_path):
+    out = tmp_path / "scan"
+    opts = TrainOptions(model="convonet-grid", data=str(tiny_data), out=str(out), total_steps=3, val_every=3,
+                        batch_size=2, n_queries=256, val_shapes=1, warmup=1, partial=0.5, point_counts="1000-20000",
+                        uneven=0.5, noise_range="0-0.011", outliers=0.01, rotate="any", rotated=0.5, aniso_scale=0.2,
+                        bf16=True, loader_workers=1)
+    assert train(opts)["steps"] == 3
+    state = json.loads((out / "state.json").read_text())
+    assert state["options"]["rotate"] == "any" and state["options"]["bf16"] is True
+    assert train(TrainOptions(**{**opts.__dict__, "resume": True, "total_steps": 4}))["steps"] == 4
+    with pytest.raises(InputError):
+        train(TrainOptions(model="onet-image", data=str(tiny_data), out=str(tmp_path / "img"), total_steps=1,
+                           rotate="any"))

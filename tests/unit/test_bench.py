@@ -36,3 +36,32 @@ def test_bench_quick_json_has_every_key(tmp_path):
     assert {"seconds", "input_points"} <= set(report["poisson"])
     assert report["ui_max_stall_ms"] is None and report["ui"]["reason"]
     assert all(check["matches"] for check in report["mise_reference_check"].values())
+
+
+def test_partial_benchmark_inputs_see_part_of_the_shape_and_rotation_moves_everything():
+    import numpy as np
+
+    from implicit_studio.evaluate.quality import benchmark_input, rotated_shape
+
+    rng = np.random.default_rng(0)
+    normals = rng.normal(size=(30000, 3))
+    normals /= np.linalg.norm(normals, axis=1, keepdims=True)
+    uniform = rng.uniform(-0.55, 0.55, (1000, 3))
+    shape = {"surface_points": 0.4 * normals, "surface_normals": normals, "uniform_points": uniform,
+             "uniform_occ": np.linalg.norm(uniform, axis=1) < 0.4}
+    full = benchmark_input(shape, 3000, 1, "uniform")
+    partial = benchmark_input(shape, 3000, 1, "partial")
+    assert partial.shape == full.shape == (3000, 3)
+    assert np.all(np.abs(np.linalg.norm(partial, axis=1) - 0.4) < 0.04)
+    assert np.array_equal(partial, benchmark_input(shape, 3000, 1, "partial"))      # seeded
+
+    def coverage(cloud):    # fraction of 200 directions with an input point within 0.1
+        d = rng.normal(size=(200, 3))
+        d = 0.4 * d / np.linalg.norm(d, axis=1, keepdims=True)
+        return np.mean(np.min(np.linalg.norm(d[:, None] - cloud[None], axis=2), axis=1) < 0.1)
+
+    assert coverage(full) == 1.0 and coverage(partial) < 0.9
+    turned = rotated_shape(shape, 3)
+    assert not np.allclose(turned["uniform_points"], uniform)
+    assert np.array_equal(np.linalg.norm(turned["uniform_points"], axis=1) < 0.4 + 1e-6,
+                          np.linalg.norm(uniform, axis=1) < 0.4 + 1e-6)

@@ -41,3 +41,27 @@ def test_mirror_is_a_switch_kept_on_resume(tmp_path):
     (tmp_path / "state.json").write_text(json.dumps({"options": {"mirror": True}}))
     assert resolve_options(parse(base + ["--resume"])).mirror is True
     assert resolve_options(parse(base + ["--resume", "--no-mirror"])).mirror is False
+
+
+def test_scan_like_options_become_input_kinds_and_are_kept_on_resume(tmp_path):
+    import pytest
+
+    from implicit_studio.errors import InputError
+    from implicit_studio.train.trainer import input_kinds
+
+    base = ["--model", "convonet-grid", "--data", "d", "--out", str(tmp_path)]
+    opts = resolve_options(parse(base + ["--partial", "0.5", "--point-counts", "1000-20000", "--uneven", "0.5",
+                                         "--noise-range", "0-0.011", "--outliers", "0.01", "--rotate", "any",
+                                         "--aniso-scale", "0.2", "--bf16"]))
+    kinds = input_kinds(opts)
+    assert (kinds.partial, kinds.counts, kinds.noise, kinds.rotate, kinds.scale) == (0.5, (1000, 20000), (0.0, 0.011),
+                                                                                   "any", 0.2)
+    assert opts.bf16 is True
+    assert input_kinds(resolve_options(parse(base))).plain
+    (tmp_path / "state.json").write_text(json.dumps({"options": {"rotate": "yaw", "partial": 0.3}}))
+    resumed = resolve_options(parse(base + ["--resume"]))
+    assert (resumed.rotate, resumed.partial) == ("yaw", 0.3)
+    for bad in (["--point-counts", "20000-1000"], ["--noise-range", "x"], ["--rotate", "sideways"],
+                ["--partial", "2"]):
+        with pytest.raises(InputError):
+            input_kinds(resolve_options(parse(base + bad)))

@@ -5,7 +5,11 @@ installed) and SIREN fitted for ``--siren-seconds``; columns: IoU, Chamfer-L1 (r
 normal consistency, F@1%, seconds per shape; separately for seen categories (the test split)
 and the held-out categories. Inputs are as in the papers: 300 noisy points for ONet, 3000 for
 ConvONet, SIREN and Poisson (noise std 0.005), one rendered view for the image model. Failed
-reconstructions count (IoU 0, F 0).
+reconstructions count (IoU 0, F 0). Splits: the test split, the held-out categories and the
+"unfamiliar" shapes (whole sources and procedural families never trained on), as the data set
+has them. ``--inputs partial`` gives every method the same partial scans instead (the surface
+seen from two random viewpoints, noise 0.005); ``--rotate random`` turns each shape, inputs and
+ground truth together, by a random rotation.
 """
 
 from __future__ import annotations
@@ -28,6 +32,36 @@ def noisy_input(surface: np.ndarray, n: int, noise: float, seed: int) -> np.ndar
     rng = np.random.default_rng(seed)
     idx = rng.choice(len(surface), n, replace=len(surface) < n)
     return (surface[idx] + rng.normal(scale=noise, size=(n, 3))).astype(np.float32)
+
+
+INPUT_KINDS = ("uniform", "partial")
+PARTIAL_VIEWS = 2
+
+
+def benchmark_input(shape: dict, n: int, seed: int, kind: str = "uniform") -> np.ndarray:
+    """The input cloud (n, 3) float32 of one shape: ``noisy_input`` of its surface samples, or for
+    "partial" the samples seen from PARTIAL_VIEWS random viewpoints (seeded), with the same noise."""
+    if kind == "uniform":
+        return noisy_input(shape["surface_points"], n, 0.005, seed)
+    from ..train.data import scans
+
+    rng = np.random.default_rng([seed, 1])
+    points, normals = shape["surface_points"].astype(np.float64), shape["surface_normals"].astype(np.float64)
+    seen = np.zeros(len(points), dtype=bool)
+    for eye in scans.random_viewpoints(rng, PARTIAL_VIEWS):
+        seen |= scans.visible(points, normals, eye)
+    return noisy_input(points[seen], n, 0.005, seed)
+
+
+def rotated_shape(shape: dict, seed: int) -> dict:
+    """``shape`` with its points and normals turned by a random rotation fixed by ``seed``."""
+    from ..train.data.scans import random_rotation
+
+    r = random_rotation(np.random.default_rng([seed, 2]), "any")
+    out = dict(shape)
+    for key in ("uniform_points", "surface_points", "surface_normals"):
+        out[key] = (shape[key].astype(np.float64) @ r.T).astype(np.float32)
+    return out
 
 
 def reconstruct(model: str, data, seconds: float, checkpoint: str | None = None, threshold: float | None = None,
@@ -86,11 +120,12 @@ def spread_ids(root: Path, split: str, n_shapes: int) -> list[str]:
 
 def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, siren_shapes: int,
                    siren_seconds: float, seed: int, checkpoint: str | None = None,
-                   threshold: float | None = None) -> dict:
+                   threshold: float | None = None, inputs: str = "uniform", rotate: bool = False) -> dict:
     """Per-model mean metrics over ``n_shapes`` shapes spread evenly over ``split``
     (``checkpoint`` replaces the shipped weights and ``threshold`` their iso-level, for a single
-    learned model). A learned model is its prior alone; ``NAME+refine`` is the same model refined
-    to each input with its default budget."""
+    learned model; ``inputs`` is one of INPUT_KINDS; ``rotate`` turns each shape at random). A
+    learned model is its prior alone; ``NAME+refine`` is the same model refined to each input with
+    its default budget."""
     from ..engine.registry import get_spec
     from ..train.data.dataset import load_shape
     from ..io.inputs import InputData
@@ -100,12 +135,14 @@ def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, sir
     rows: dict[str, list[dict]] = {}
     for k, shape_id in enumerate(ids):
         shape = load_shape(root / "shapes" / f"{shape_id}.npz")
+        if rotate:
+            shape = rotated_shape(shape, seed + k)
         gt = (shape["uniform_points"], shape["uniform_occ"], shape["surface_points"], shape["surface_normals"])
         for name in models:
             if name in ("siren", "relu-mlp") and k >= siren_shapes:
                 continue
             if name == "poisson":
-                mesh, dt = poisson(noisy_input(shape["surface_points"], 3000, 0.005, seed + k))
+                mesh, dt = poisson(benchmark_input(shape, 3000, seed + k, inputs))
             else:
                 model, refined = name.removesuffix("+refine"), name.endswith("+refine")
                 spec = get_spec(model)
@@ -113,7 +150,7 @@ def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, sir
                     data = InputData(shape_id, "image", image=shape["images"][0])
                 else:
                     n_in = getattr(spec.config("cpu"), "n_input_points", 3000)
-                    data = InputData(shape_id, "points", points=noisy_input(shape["surface_points"], n_in, 0.005, seed + k))
+                    data = InputData(shape_id, "points", points=benchmark_input(shape, n_in, seed + k, inputs))
                 mesh, dt = reconstruct(model, data, siren_seconds, *((checkpoint, threshold) if spec.learned else (None, None)),
                                        refine=None if refined else 0.0)
             metrics = evaluate_against_samples(mesh, *gt, seed=seed)
@@ -174,6 +211,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--models", default="onet-pointcloud,onet-image,convonet-3plane,convonet-grid,poisson,siren",
                         help="comma-separated; NAME+refine adds a learned model refined to each input")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--splits", default="test,heldout,unfamiliar",
+                        help="splits to measure, those the data set has (default test,heldout,unfamiliar)")
+    parser.add_argument("--inputs", choices=INPUT_KINDS, default="uniform",
+                        help="uniform noisy surface samples, or partial scans seen from two viewpoints")
+    parser.add_argument("--rotate", choices=("none", "random"), default="none",
+                        help="turn every shape (inputs and ground truth) by a random rotation")
+    parser.add_argument("--checkpoint", help="weights to measure instead of the shipped ones (one learned model "
+                        "in --models)")
+    parser.add_argument("--threshold", type=float, help="with --checkpoint: occupancy threshold (default: its card's)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -181,6 +227,7 @@ def run(args: argparse.Namespace) -> int:
     import platform
 
     from ..errors import InputError
+    from ..engine.checkpoints import read_card, tuned_threshold
     from ..engine.registry import MODELS, default_checkpoint
 
     root = Path(args.data)
@@ -189,7 +236,8 @@ def run(args: argparse.Namespace) -> int:
     models = [m for m in args.models.split(",")
               if m == "poisson" or not MODELS[m.removesuffix("+refine")].learned or default_checkpoint(m.removesuffix("+refine"))]
     results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", "splits": {},
-               "inputs": "300 points (ONet) / 3000 points (others), noise std 0.005; image: view 0", "skipped": {}}
+               "inputs": "300 points (ONet) / 3000 points (others), noise std 0.005; image: view 0",
+               "input_kind": args.inputs, "rotate": args.rotate, "checkpoint": args.checkpoint, "skipped": {}}
     for name in [m for m in args.models.split(",") if m not in models]:
         results["skipped"][name] = "no trained checkpoint"
     if "poisson" in models and (problem := open3d_problem()):
@@ -197,10 +245,20 @@ def run(args: argparse.Namespace) -> int:
         results["skipped"]["poisson"] = problem
     for name, why in results["skipped"].items():
         print(f"benchmark quality: {name} skipped: {why}", file=sys.stderr)
-    for split in ("test", "heldout"):
-        if (root / "splits" / f"{split}.txt").is_file():
+    threshold = None
+    if args.checkpoint:
+        learned = [m for m in models if m != "poisson" and MODELS[m.removesuffix("+refine")].learned]
+        if len(learned) != 1:
+            raise InputError("--checkpoint needs exactly one learned model in --models")
+        threshold = args.threshold or tuned_threshold(read_card(Path(args.checkpoint)))
+    if args.inputs == "partial" and any(m != "poisson" and MODELS[m.removesuffix("+refine")].input_kind == "image"
+                                        for m in models):
+        raise InputError("--inputs partial applies to point inputs: leave the image model out of --models")
+    for split in args.splits.split(","):
+        if (root / "splits" / f"{split}.txt").is_file() and (root / "splits" / f"{split}.txt").read_text().strip():
             results["splits"][split] = evaluate_split(root, split, models, args.shapes, args.siren_shapes,
-                                                      args.siren_seconds, args.seed)
+                                                      args.siren_seconds, args.seed, args.checkpoint, threshold,
+                                                      args.inputs, args.rotate == "random")
     print(format_table(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))

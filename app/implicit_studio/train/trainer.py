@@ -60,6 +60,17 @@ class TrainOptions:
     device: str = "auto"
     init: str | None = None     # a fresh run starts from these weights (a shipped checkpoint)
     widen_unet: int | None = None   # with init: first widen a ConvONet's U-Net to this many filters
+    # scan-like inputs and poses (data/scans.py; point models only; validation stays plain)
+    partial: float = 0.0        # fraction of draws that see the shape from 1-3 viewpoints only
+    point_counts: str = ""      # "LOW-HIGH" points per cloud before the encoder's subset ("" = n_input_points)
+    uneven: float = 0.0         # fraction of draws with uneven density
+    noise_range: str = ""       # "LOW-HIGH" noise standard deviation ("" = the model's input_noise)
+    outliers: float = 0.0       # largest fraction of outliers per cloud
+    rotate: str = "none"        # random rotation of inputs and queries: none, yaw or any
+    rotated: float = 1.0        # with rotate: the fraction of draws rotated
+    aniso_scale: float = 0.0    # per-axis scale factors in [1 - s, 1 + s]
+    bf16: bool = False          # bfloat16 autocast for training steps (validation stays fp32)
+    loader_workers: int = 0     # data loading processes (0: in the training process)
 
 
 MAX_UNET_FILTERS = 256
@@ -99,14 +110,48 @@ def model_inputs(batch: dict, input_kind: str, device: torch.device) -> torch.Te
     return (batch["image"] if input_kind == "image" else batch["inputs"]).to(device)
 
 
+def input_kinds(opts: TrainOptions):
+    """The ``scans.InputKinds`` training draws for ``opts``; InputError for a bad range."""
+    from .data.scans import InputKinds
+
+    def span(text: str, name: str, kind):
+        if not text:
+            return None
+        try:
+            low, high = (kind(v) for v in text.split("-"))
+        except ValueError:
+            raise InputError(f"--{name} {text!r}: give LOW-HIGH, e.g. 1000-20000") from None
+        if not 0 <= low <= high:
+            raise InputError(f"--{name} {text!r}: need 0 <= LOW <= HIGH")
+        return low, high
+
+    counts = span(opts.point_counts, "point-counts", int)
+    if counts is not None and counts[0] < 1:
+        raise InputError("--point-counts: at least one point")
+    for name in ("partial", "uneven", "outliers", "rotated"):
+        if not 0.0 <= getattr(opts, name) <= 1.0:
+            raise InputError(f"--{name} {getattr(opts, name)}: give a fraction in [0, 1]")
+    if not 0.0 <= opts.aniso_scale < 1.0:
+        raise InputError(f"--aniso-scale {opts.aniso_scale}: give a value in [0, 1)")
+    if opts.rotate not in ("none", "yaw", "any"):
+        raise InputError(f"--rotate {opts.rotate!r}: choose none, yaw or any")
+    return InputKinds(partial=opts.partial, counts=counts, uneven=opts.uneven,
+                      noise=span(opts.noise_range, "noise-range", float), outliers=opts.outliers,
+                      rotate=opts.rotate, rotated=opts.rotated, scale=opts.aniso_scale)
+
+
 def make_loader(opts: TrainOptions, split: str, spec, cfg, train: bool):
     from .data.dataset import ShapeDataset
+    from .data.scans import InputKinds
 
     n_in = getattr(cfg, "n_input_points", 3000)
+    kinds = input_kinds(opts) if train else InputKinds()
+    if spec.input_kind == "image" and not kinds.plain:
+        raise InputError("scan-like inputs and poses (--partial, --rotate, ...) apply to point models only")
     ds = ShapeDataset(opts.data, split, n_input_points=n_in, noise=getattr(cfg, "input_noise", 0.005),
                       n_queries=opts.n_queries if train else 20000, near_fraction=opts.near_fraction if train else 0.0,
                       with_images=spec.input_kind == "image", seed=opts.seed, eval=not train,
-                      mirror=opts.mirror)
+                      mirror=opts.mirror, kinds=kinds)
     if len(ds) == 0:
         raise InputError(f"{opts.data}: the {split} split is empty")
     rank, world = _dist_info()
@@ -114,8 +159,9 @@ def make_loader(opts: TrainOptions, split: str, spec, cfg, train: bool):
         sampler = torch.utils.data.DistributedSampler(ds, world, rank, shuffle=True, seed=opts.seed, drop_last=True) \
             if world > 1 else torch.utils.data.RandomSampler(ds, generator=torch.Generator().manual_seed(opts.seed))
         return torch.utils.data.DataLoader(ds, batch_size=min(opts.batch_size, len(ds)), sampler=sampler,
-                                           drop_last=True, num_workers=0)
-    idx = list(range(min(opts.val_shapes, len(ds))))
+                                           drop_last=True, num_workers=opts.loader_workers,
+                                           persistent_workers=opts.loader_workers > 0)
+    idx = list(range(0, len(ds), max(1, len(ds) // max(1, opts.val_shapes))))[:opts.val_shapes]   # all sources
     return torch.utils.data.DataLoader(torch.utils.data.Subset(ds, idx), batch_size=8, shuffle=False)
 
 
@@ -152,7 +198,7 @@ BN_CALIBRATION_BATCHES = 16
 
 def calibration_batches(opts: TrainOptions, spec, cfg) -> list[dict]:
     """A fixed list of training batches, the same at every validation of a run."""
-    loader = make_loader(replace(opts, seed=opts.seed + 1), "train", spec, cfg, train=True)
+    loader = make_loader(replace(opts, seed=opts.seed + 1, loader_workers=0), "train", spec, cfg, train=True)
     return list(itertools.islice(loader, BN_CALIBRATION_BATCHES))
 
 
@@ -253,7 +299,7 @@ def train(opts: TrainOptions) -> dict:
         _load_optimizer(out / "last_optimizer.safetensors", opt)
     train_loader = make_loader(opts, "train", spec, cfg, train=True)
     val_loader = make_loader(opts, "val", spec, cfg, train=False) if rank == 0 else None
-    val_ids = val_loader.dataset.dataset.ids[:len(val_loader.dataset)] if val_loader is not None else []
+    val_ids = [val_loader.dataset.dataset.ids[i] for i in val_loader.dataset.indices] if val_loader is not None else []
     if state.get("val_ids") != val_ids:
         # the data set grew or changed: earlier validation scores are not comparable
         state.update(val_ids=val_ids, best_iou=-1.0)
@@ -282,8 +328,10 @@ def train(opts: TrainOptions) -> dict:
             step = state["step"]
             for group in opt.param_groups:
                 group["lr"] = lr_at(step, opts)
-            logits = ddp(batch["points"].to(device), model_inputs(batch, spec.input_kind, device))
-            loss = F.binary_cross_entropy_with_logits(logits, batch["occ"].to(device), reduction="none").sum(-1).mean()
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=opts.bf16):
+                logits = ddp(batch["points"].to(device), model_inputs(batch, spec.input_kind, device))
+            loss = F.binary_cross_entropy_with_logits(logits.float(), batch["occ"].to(device),
+                                                      reduction="none").sum(-1).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -367,7 +415,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 RUN_SETTINGS = ("size", "batch_size", "lr", "warmup", "total_steps", "n_queries", "near_fraction", "val_every",
-                "val_shapes", "seed", "mirror")
+                "val_shapes", "seed", "mirror", "partial", "point_counts", "uneven", "noise_range", "outliers", "rotate",
+                "rotated", "aniso_scale", "bf16", "loader_workers")
 """Options that shape a run; ``--resume`` keeps the run's stored values unless given again."""
 
 

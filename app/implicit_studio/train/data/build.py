@@ -32,15 +32,15 @@ from pathlib import Path
 
 import numpy as np
 
-from . import labels, render
+from . import labels, procedural, render
 from ...io.normalize import BOX_HALF, Normalization
-from .sources import SOURCES, ShapeRecord, SourceUnavailable, list_shapes, load_mesh
+from .sources import SOURCES, UNFAMILIAR_SOURCES, MeshData, ShapeRecord, SourceUnavailable, list_shapes, load_mesh
 
 log = logging.getLogger(__name__)
 
 MANIFEST_VERSION = 1
 HELD_OUT_CATEGORIES = ("Bathroom", "Vehicles")
-SPLITS = ("train", "val", "test", "heldout")
+SPLITS = ("train", "val", "test", "heldout", "unfamiliar")
 NEAR_SIGMAS = (0.01, 0.05)  # half of the near points each
 SHAPE_KEYS = ("uniform_points", "uniform_occ", "near_points", "near_occ", "surface_points",
               "surface_normals", "images", "cam_K", "cam_Rt")
@@ -79,11 +79,14 @@ def shape_rng(seed: int, shape_id: str) -> np.random.Generator:
 
 
 def compute_shape(vertices: np.ndarray, faces: np.ndarray, face_colors: np.ndarray, rng: np.random.Generator,
-                  config: BuildConfig = BuildConfig(), on_floor: bool = False) -> dict[str, np.ndarray]:
+                  config: BuildConfig = BuildConfig(), on_floor: bool = False,
+                  exact: procedural.Sdf | None = None) -> dict[str, np.ndarray]:
     """All arrays of one shape from its mesh (any units, y up; normalised here to the unit frame).
 
     vertices : (V, 3), faces : (F, 3), face_colors : (F, 3) uint8
     on_floor : the shape stands on a floor at its lowest point (see labels.build_labeler)
+    exact : the shape's own signed function in the mesh's frame (procedural shapes): labels
+        come from it instead of the "seen from outside" convention
     Returns the ``shapes/<id>.npz`` arrays (see ``write_shape``); raises Rejected.
     """
     if len(faces) == 0:
@@ -95,12 +98,14 @@ def compute_shape(vertices: np.ndarray, faces: np.ndarray, face_colors: np.ndarr
         raise Rejected("non-finite vertex coordinates")
     if np.ptp(used, axis=0).max() <= 0:
         raise Rejected("degenerate mesh (zero extent)")
-    unit = Normalization.fit(used).to_unit(vertices).astype(np.float64)
+    normalization = Normalization.fit(used)
+    unit = normalization.to_unit(vertices).astype(np.float64)
     _, keep = labels.unit_face_normals(unit, faces)
     if not keep.any():
         raise Rejected("degenerate mesh (every face has zero area)")
     faces, face_colors = faces[keep], face_colors[keep]
-    labeler = labels.build_labeler(unit, faces, config.resolution, on_floor)
+    labeler = (labels.build_labeler(unit, faces, config.resolution, on_floor) if exact is None else
+               procedural.ExactLabeler(exact, normalization))
     n = config.n_points
     uniform = _as_half(rng.uniform(-BOX_HALF, BOX_HALF, (n, 3)))
     uniform_occ = labeler.occupancy(uniform)
@@ -174,12 +179,17 @@ def build_one(record: ShapeRecord, shapes_dir: str, seed: int, config: BuildConf
     start = time.perf_counter()
     result = {"id": record.id, "status": "written", "reason": ""}
     try:
+        rng = shape_rng(seed, record.id)
+        exact = None
         try:
-            mesh = load_mesh(record)
+            if record.source == procedural.SOURCE:     # the shape itself is drawn from the shape's generator
+                vertices, faces, exact = procedural.make_shape(record.category, rng)
+                mesh = MeshData(vertices, faces, np.tile(rng.integers(60, 230, 3).astype(np.uint8), (len(faces), 1)))
+            else:
+                mesh = load_mesh(record)
         except Exception as exc:  # any broken file: a rejection, not a crash
             raise Rejected(f"load failed: {type(exc).__name__}: {exc}") from exc
-        arrays = compute_shape(mesh.vertices, mesh.faces, mesh.face_colors, shape_rng(seed, record.id), config,
-                               record.on_floor)
+        arrays = compute_shape(mesh.vertices, mesh.faces, mesh.face_colors, rng, config, record.on_floor, exact)
         write_shape(Path(shapes_dir) / f"{record.id}.npz", arrays)
         result["faces"] = int(len(mesh.faces))
         result["occupancy"] = float(np.unpackbits(arrays["uniform_occ"])[:config.n_points].mean())
@@ -194,12 +204,16 @@ def build_one(record: ShapeRecord, shapes_dir: str, seed: int, config: BuildConf
 # --------------------------------------------------------------------------- splits
 
 
-def assign_split(shape_id: str, category: str, seed: int, held_out: tuple[str, ...] | list[str]) -> str:
-    """The split of a shape: "heldout" for held-out categories, else train/val/test ~80/10/10.
+def assign_split(shape_id: str, category: str, seed: int, held_out: tuple[str, ...] | list[str],
+                 source: str = "") -> str:
+    """The split of a shape: "unfamiliar" for whole sources and procedural families never
+    trained on, "heldout" for held-out categories, else train/val/test ~80/10/10.
 
     The others come from a hash of ``seed`` and the id (not a shuffle), so a shape keeps
     its split when shapes are added or rejected.
     """
+    if source in UNFAMILIAR_SOURCES or (source == procedural.SOURCE and category in procedural.HELD_OUT_FAMILIES):
+        return "unfamiliar"
     if category in held_out:
         return "heldout"
     u = int(hashlib.sha256(f"{seed}:{shape_id}".encode("utf-8")).hexdigest()[:12], 16) / 16 ** 12
@@ -223,7 +237,8 @@ def write_index(out: Path, records: list[ShapeRecord], seed: int, held_out: tupl
         for entry in json.loads(old.read_text(encoding="utf-8")).get("shapes", []):
             if entry["id"] not in entries and (shapes_dir / f"{entry['id']}.npz").exists():
                 entries[entry["id"]] = {k: v for k, v in entry.items() if k != "split"}
-    shapes = [{**entries[i], "split": assign_split(i, entries[i]["category"], seed, held_out)} for i in sorted(entries)]
+    shapes = [{**entries[i], "split": assign_split(i, entries[i]["category"], seed, held_out, entries[i]["source"])}
+              for i in sorted(entries)]
     return write_manifest(out, shapes, held_out)
 
 

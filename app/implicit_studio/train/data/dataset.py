@@ -13,6 +13,10 @@ horizontally. The flipped image is exactly the mirrored shape seen from the mirr
 (cameras orbit the y axis with uniform azimuth, principal point centred), so it is still a
 view from the training distribution; only the light then comes from the other side.
 
+With ``kinds`` (``scans.InputKinds``, point inputs only) the inputs are drawn like real
+scans (partial, uneven, any count, noise, outliers) and inputs and queries together get a
+random pose; see scans.py.
+
 With ``eval=True`` every draw is fixed by (seed, index); otherwise it comes from torch's
 global generator, so ``torch.manual_seed`` (and DataLoader worker seeding) make a
 training run repeatable while each epoch sees new samples.
@@ -26,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import render
+from . import render, scans
 from .build import BOX_HALF, NEAR_SIGMAS, SPLITS, sample_surface, write_manifest, write_shape
 
 POINT_KEYS = ("uniform_points", "near_points", "surface_points", "surface_normals")
@@ -58,15 +62,18 @@ class ShapeDataset(torch.utils.data.Dataset):
 
     def __init__(self, root: str | Path, split: str = "train", n_input_points: int = 3000, noise: float = 0.005,
                  n_queries: int = 2048, near_fraction: float = 0.5, with_images: bool = False, seed: int = 0,
-                 eval: bool = False, mirror: bool = False):
+                 eval: bool = False, mirror: bool = False, kinds: scans.InputKinds = scans.InputKinds()):
         if split not in SPLITS + ("all",):
             raise ValueError(f"unknown split {split!r}; choose from {SPLITS + ('all',)}")
+        if with_images and not kinds.plain:
+            raise ValueError("scan-like inputs and poses apply to point inputs, not images")
         self.root = Path(root)
         self.shapes = [s for s in read_manifest(root)["shapes"] if split == "all" or s["split"] == split]
         self.n_input_points, self.noise = n_input_points, noise
         self.n_queries, self.near_fraction = n_queries, near_fraction
         self.with_images, self.seed, self.eval = with_images, seed, eval
         self.mirror = mirror and not eval
+        self.kinds = kinds
 
     @property
     def ids(self) -> list[str]:
@@ -82,16 +89,12 @@ class ShapeDataset(torch.utils.data.Dataset):
         rng = self._rng(index)
         n_near = int(round(self.n_queries * self.near_fraction))
         with np.load(self.shape_path(index)) as data:
-            surface = _pick(data["surface_points"], self.n_input_points, rng)
-            points, occ = [], []
-            for kind, count in (("near", n_near), ("uniform", self.n_queries - n_near)):
-                if count:
-                    pts = data[f"{kind}_points"]
-                    idx = _choice(len(pts), count, rng)
-                    points.append(pts[idx])
-                    occ.append(_unpack(data[f"{kind}_occ"], len(pts))[idx])
-            inputs = surface + rng.normal(0.0, self.noise, surface.shape).astype(np.float32)
-            points = np.concatenate(points).astype(np.float32)
+            if self.kinds.plain:
+                surface = _pick(data["surface_points"], self.n_input_points, rng)
+                points, occ = self._queries(data, n_near, rng)
+                inputs = surface + rng.normal(0.0, self.noise, surface.shape).astype(np.float32)
+            else:
+                inputs, points, occ = self._scan_item(data, n_near, rng)
             flip = self.mirror and rng.random() < 0.5
             if flip:
                 inputs[:, 0] *= -1.0
@@ -99,7 +102,7 @@ class ShapeDataset(torch.utils.data.Dataset):
             item = {
                 "inputs": torch.from_numpy(inputs),
                 "points": torch.from_numpy(points),
-                "occ": torch.from_numpy(np.concatenate(occ).astype(np.float32)),
+                "occ": torch.from_numpy(occ.astype(np.float32)),
             }
             if self.with_images:
                 images = data["images"]
@@ -107,6 +110,34 @@ class ShapeDataset(torch.utils.data.Dataset):
                 image = images[view][:, ::-1] if flip else images[view]
                 item["image"] = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
         return item
+
+    def _queries(self, data, n_near: int, rng: np.random.Generator, pose: scans.Pose | None = None):
+        """Query points (n_queries, 3) float32, near then uniform, and their labels (n_queries,) bool."""
+        points, occ = [], []
+        for kind, count in (("near", n_near), ("uniform", self.n_queries - n_near)):
+            if not count:
+                continue
+            pts = data[f"{kind}_points"]
+            labels = _unpack(data[f"{kind}_occ"], len(pts))
+            if pose is not None and kind == "uniform":
+                pts, labels = scans.posed_uniform_queries(pts, labels, count, pose, rng)
+            else:
+                idx = _choice(len(pts), count, rng)
+                pts, labels = (pts[idx] if pose is None else pose.apply(pts[idx].astype(np.float64))), labels[idx]
+            points.append(pts)
+            occ.append(labels)
+        return np.concatenate(points).astype(np.float32), np.concatenate(occ)
+
+    def _scan_item(self, data, n_near: int, rng: np.random.Generator):
+        """Scan-like inputs (n_input_points, 3), queries and labels, posed together (see scans.py)."""
+        cloud = scans.scan_cloud(data["surface_points"], data["surface_normals"], self.kinds, self.n_input_points, rng)
+        pose = scans.random_pose(cloud, self.kinds, rng) if self.kinds.posed else None
+        if pose is not None:
+            cloud = pose.apply(cloud)
+        inputs = scans.noise_and_outliers(scans.encoder_subset(cloud, self.n_input_points, rng), self.kinds,
+                                          self.noise, rng)
+        points, occ = self._queries(data, n_near, rng, pose)
+        return inputs, points, occ
 
     def _rng(self, index: int) -> np.random.Generator:
         if self.eval:

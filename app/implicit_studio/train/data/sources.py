@@ -11,6 +11,10 @@ Sources (the names ``build.py`` and the CLI accept):
 - ``blobs``: ``pybullet_data/random_urdfs/*/*.obj`` from the PyPI package ``pybullet``,
   about 1000 random closed objects.
 - ``pybullet-named``: a few named models of ``pybullet_data`` (duck, bunny, teddy, mug...).
+- ``procedural``: shapes made in code with exact labels (``procedural.py``).
+- ``openscad``: the example models of the Debian package ``openscad`` (CC0), compiled to
+  STL by the installed ``openscad`` program (``apt-get install openscad``). Never
+  trained on: the whole source is in the "unfamiliar" split.
 
 Nothing else touches the network. Meshes are returned y-up (the Sweet Home 3D and OBJ
 convention); z-up pybullet models are turned.
@@ -31,7 +35,10 @@ import numpy as np
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("furniture", "blobs", "pybullet-named")
+SOURCES = ("furniture", "blobs", "pybullet-named", "procedural", "openscad")
+UNFAMILIAR_SOURCES = ("openscad",)   # whole sources kept out of training (the "unfamiliar" split)
+OPENSCAD_LICENSE = "CC0-1.0 (OpenSCAD examples, Debian package openscad)"
+OPENSCAD_SECONDS = 300               # longest compilation of one example
 FURNITURE_PACKAGES = ("sweethome3d-furniture", "sweethome3d")
 DEFAULT_COLOR = (180, 180, 180)
 Z_UP_TO_Y_UP = (1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, -1.0, 0.0)  # (x, y, z) -> (x, z, -y)
@@ -118,8 +125,12 @@ def list_shapes(sources: tuple[str, ...] | list[str], cache_dir: str | Path | No
             records += furniture_records(cache)
         elif source == "blobs":
             records += blob_records()
-        else:
+        elif source == "pybullet-named":
             records += named_records()
+        elif source == "procedural":
+            records += procedural_records()
+        else:
+            records += openscad_records(cache)
     return _unique_ids(records)
 
 
@@ -303,6 +314,46 @@ def named_records() -> list[ShapeRecord]:
     return records
 
 
+# --------------------------------------------------------------------------- procedural, OpenSCAD
+
+
+def procedural_records() -> list[ShapeRecord]:
+    """Every procedural shape (the family is the category; the shape is drawn at build time)."""
+    from . import procedural
+
+    return [ShapeRecord(id=shape_id, source=procedural.SOURCE, category=family, name=f"{family} {shape_id[-4:]}",
+                        creator="implicit-studio", license=procedural.LICENSE, path="")
+            for shape_id, family in procedural.shape_ids()]
+
+
+def openscad_records(cache: Path) -> list[ShapeRecord]:
+    """The 3D example models of the Debian package ``openscad`` (z-up, compiled when loaded)."""
+    if shutil.which("openscad") is None:
+        raise SourceUnavailable("the openscad program is not installed (apt-get install openscad)")
+    root = fetch_debian_package("openscad", cache) / "usr" / "share" / "openscad" / "examples"
+    return [ShapeRecord(id=f"openscad-{p.parent.name.lower()}-{re.sub(r'[^a-z0-9]+', '-', p.stem.lower())}",
+                        source="openscad", category=p.parent.name, name=p.stem, creator="OpenSCAD examples",
+                        license=OPENSCAD_LICENSE, path=str(p), rotation=Z_UP_TO_Y_UP)
+            for p in sorted(root.glob("*/*.scad"))]
+
+
+def compiled_scad(path: Path) -> Path:
+    """``path`` (.scad) compiled to an STL file beside it (cached); raises ValueError when it fails
+    (a 2D example, an error in the script, or longer than OPENSCAD_SECONDS)."""
+    stl = path.with_suffix(".stl")
+    if not stl.exists():
+        tmp = path.with_suffix(".part.stl")
+        try:
+            done = subprocess.run(["openscad", "-o", str(tmp), str(path)], cwd=path.parent, capture_output=True,
+                                  text=True, timeout=OPENSCAD_SECONDS)
+        except subprocess.TimeoutExpired:
+            raise ValueError(f"openscad took over {OPENSCAD_SECONDS} s") from None
+        if done.returncode != 0 or not tmp.exists():
+            raise ValueError(f"openscad failed: {done.stderr.strip().splitlines()[-1:] or ['no output']}")
+        os.replace(tmp, stl)
+    return stl
+
+
 # --------------------------------------------------------------------------- loading
 
 
@@ -313,7 +364,8 @@ def load_mesh(record: ShapeRecord) -> MeshData:
     """
     import trimesh
 
-    scene = trimesh.load(record.path, force="scene")
+    path = compiled_scad(Path(record.path)) if record.source == "openscad" else record.path
+    scene = trimesh.load(path, force="scene")
     parts = [g for g in scene.dump() if isinstance(g, trimesh.Trimesh) and len(g.faces)]
     if not parts:
         raise ValueError("no triangles in the file")
