@@ -210,3 +210,145 @@ def test_safetensors_header_claiming_huge_sizes(tmp_path, content, message):
     with pytest.raises(CheckpointError, match=f"corrupt or truncated safetensors file .*{message}") as info:
         load_checkpoint(path)
     assert "\n" not in str(info.value)
+
+
+# --- the card, written and read ---------------------------------------------------------------
+
+
+def test_card_records_format_model_version_and_config(tmp_path):
+    import dataclasses
+
+    from implicit_studio import __version__
+    from safetensors import safe_open
+
+    path, _ = _save(tmp_path, name="siren")
+    card = json.loads(path.with_suffix(".json").read_text())
+    cfg = get_spec("siren").config("cpu")
+    assert card["format"] == 1 and card["model"] == "siren" and card["version"] == __version__
+    assert card["config"] == json.loads(json.dumps(dataclasses.asdict(cfg))) and card["steps"] == 3
+    with safe_open(str(path), "pt") as f:
+        assert f.metadata() == {"model": "siren"}
+    model, loaded = load_checkpoint(path)
+    assert model.cfg == cfg            # lists in the card become the config's tuples again (loss_weights)
+
+
+def test_failed_write_leaves_no_partial_files(tmp_path, monkeypatch):
+    """Weights and card are written atomically: a failure keeps the old checkpoint and leaves no temporary file."""
+    from implicit_studio.engine import checkpoints
+
+    path, model = _save(tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(checkpoints, "save_file", broken)
+    cfg = get_spec("convonet-grid").config("cpu")
+    with pytest.raises(OSError, match="disk full"):
+        save_checkpoint(path, "convonet-grid", model, cfg, steps=4)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+@pytest.mark.parametrize("card, message", [
+    ([1, 2], "model card lacks 'model' or 'config'"),
+    ({"model": "convonet-grid"}, "model card lacks 'model' or 'config'"),
+    ({"config": {}}, "model card lacks 'model' or 'config'"),
+    ({"model": "convonet-grid", "config": {}, "format": "1"}, r"newer Implicit Studio \(checkpoint format 1\)"),
+    ({"model": "convonet-grid", "config": {}, "format": 2}, "this version .* reads format 1"),
+    ({"model": "nope", "config": {}}, "unknown model 'nope' in its card"),
+    ({"model": "convonet-grid", "config": [32]}, r"config in its card does not fit convonet-grid \(unknown fields: \[32\]\)"),
+    ({"model": "convonet-grid", "config": {"c_dim": 32, "depth": 3}},
+     r"does not fit convonet-grid \(unknown fields: \['depth'\]\)"),
+])
+def test_malformed_cards_are_refused_with_their_reason(tmp_path, card, message):
+    path, _ = _save(tmp_path)
+    path.with_suffix(".json").write_text(json.dumps(card))
+    with pytest.raises(CheckpointError, match=message) as info:
+        load_checkpoint(path)
+    assert str(info.value).startswith(str(path.with_suffix("")))     # the weights' or the card's path
+
+
+def test_card_without_format_is_read_as_format_0(tmp_path):
+    path, _ = _save(tmp_path)
+    card = json.loads(path.with_suffix(".json").read_text())
+    del card["format"]
+    path.with_suffix(".json").write_text(json.dumps(card))
+    assert load_checkpoint(path)[1]["model"] == "convonet-grid"
+
+
+def test_card_threshold_or_the_registry_default(tmp_path):
+    from implicit_studio.engine.checkpoints import read_card, tuned_threshold
+
+    path, _ = _save(tmp_path, threshold=0.3)
+    assert tuned_threshold(read_card(path)) == 0.3
+    plain, _ = _save(tmp_path, file="plain.safetensors")
+    assert tuned_threshold(read_card(plain)) == get_spec("convonet-grid").threshold
+
+
+def test_size_fields_up_to_ten_times_the_paper(tmp_path):
+    """n_input_points (300 in the paper ONet) adds no parameters: 3,000 is accepted, 3,001 refused, and so are
+    booleans and text where the paper has a number."""
+    path, _ = _save(tmp_path, name="onet-pointcloud")
+    _edit_card(path, n_input_points=3000)
+    assert load_checkpoint(path)[0].cfg.n_input_points == 3000
+    for value, shown in ((3001, "3001"), (True, "True")):
+        _edit_card(path, n_input_points=value)
+        with pytest.raises(CheckpointError, match=f"n_input_points={shown} in its card is not an integer from 0 to 3,000"):
+            load_checkpoint(path)
+    _edit_card(path, n_input_points=300, input_noise=True)
+    with pytest.raises(CheckpointError, match="input_noise=True in its card is not a finite number"):
+        load_checkpoint(path)
+    _edit_card(path, input_noise="0.005")
+    with pytest.raises(CheckpointError, match="input_noise='0.005' in its card is not a finite number"):
+        load_checkpoint(path)
+
+
+def test_config_the_model_cannot_be_built_from(tmp_path):
+    path, _ = _save(tmp_path, name="siren")
+    _edit_card(path, activation="tanh")
+    with pytest.raises(CheckpointError, match=r"model\.safetensors: cannot build the model its card describes "
+                                             r"\(unknown activation 'tanh'\)$"):
+        load_checkpoint(path)
+
+
+# --- the file ---------------------------------------------------------------------------------------
+
+
+def test_other_kinds_and_missing_files(tmp_path):
+    path, _ = _save(tmp_path)
+    onnx = path.with_suffix(".onnx")
+    onnx.write_bytes(path.read_bytes())
+    with pytest.raises(CheckpointError, match=r"model\.onnx: not a \.safetensors checkpoint$"):
+        load_checkpoint(onnx)
+    with pytest.raises(CheckpointError, match=r"gone\.safetensors: checkpoint file not found$"):
+        load_checkpoint(tmp_path / "gone.safetensors")
+    upper = tmp_path / "UPPER.SAFETENSORS"
+    upper.write_bytes(path.read_bytes())
+    path.with_suffix(".json").replace(upper.with_suffix(".json"))
+    assert load_checkpoint(upper)[1]["model"] == "convonet-grid"     # the kind is read case-insensitively
+
+
+@pytest.mark.parametrize("change, message", [
+    ("drop", r"tensors do not match the model \(missing \['decoder\.fc_c\.0\.bias'\]\)$"),
+    ("extra", r"tensors do not match the model \(unexpected \['extra\.a', 'extra\.b', 'extra\.c'\]\.\.\.\)$"),
+])
+def test_tensor_names_must_match_the_model(tmp_path, change, message):
+    from safetensors.torch import load_file, save_file
+
+    path, _ = _save(tmp_path)
+    state = load_file(str(path))
+    if change == "drop":
+        del state["decoder.fc_c.0.bias"]
+    else:
+        state.update({f"extra.{k}": torch.zeros(1) for k in "abcd"})
+    save_file(state, str(path))
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(path)
+
+
+def test_integer_tensors_are_not_checked_for_nan(tmp_path):
+    """BatchNorm's counters are integers: the finiteness check looks at floating-point tensors only."""
+    path, model = _save(tmp_path, name="onet-image")
+    loaded, _ = load_checkpoint(path, device=torch.device("cpu"))
+    counters = [k for k, v in loaded.state_dict().items() if not v.is_floating_point()]
+    assert counters and not loaded.training

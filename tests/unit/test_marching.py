@@ -47,3 +47,37 @@ def test_small_grids_and_empty_slabs():
     assert triangles(v, f) == triangles(ref_v, ref_f)
     v, f = marching_cubes_in_slabs(np.full((9, 9, 9), -1.0), 0.0, 50)
     assert len(v) == 0 and len(f) == 0
+
+
+def test_non_finite_values_are_outside_except_plus_infinity():
+    """NaN and -inf count as outside, +inf as inside; the mesh stays closed and in the box."""
+    from implicit_studio.engine.meshing import extract_mesh
+
+    x, y, z = grid(33)
+    values = 0.35 - np.sqrt(x**2 + y**2 + z**2)
+    values[x > 0.2] = np.nan                      # the sphere cut at x = 0.2, closed there
+    values[x < -0.3] = -np.inf
+    v, f = extract_mesh(values, 0.0, 1.1)
+    mesh = trimesh.Trimesh(v, f)
+    assert mesh.is_watertight and mesh.volume > 0
+    assert v[:, 0].max() == pytest.approx(0.2, abs=1.1 / 32) and v[:, 0].min() == pytest.approx(-0.3, abs=1.1 / 32)
+    block = np.full((17, 17, 17), -1.0)
+    block[6:11, 6:11, 6:11] = np.inf
+    v, f = extract_mesh(block, 0.0, 1.1)
+    mesh = trimesh.Trimesh(v, f)
+    assert mesh.is_watertight and mesh.volume > 0
+    np.testing.assert_allclose(mesh.bounds, [[-0.55 + 5.5 * 1.1 / 16] * 3, [-0.55 + 10.5 * 1.1 / 16] * 3], atol=0.02)
+    v, f = extract_mesh(np.full((9, 9, 9), np.nan), 0.0, 1.1)
+    assert len(v) == 0 and len(f) == 0
+
+
+def test_surface_at_the_box_faces_is_closed_just_outside():
+    """A field inside everywhere meshes as the box itself, its caps within 1 % of a voxel outside it."""
+    from implicit_studio.engine.meshing import extract_mesh
+
+    v, f = extract_mesh(np.ones((9, 9, 9)), 0.0, 1.1)
+    mesh = trimesh.Trimesh(v, f)
+    assert mesh.is_watertight
+    voxel = 1.1 / 8
+    assert np.all(np.abs(v) <= 0.55 + 0.01 * voxel) and np.all(np.abs(v).max(axis=0) >= 0.55)
+    assert mesh.volume == pytest.approx(1.1**3, rel=0.01)
