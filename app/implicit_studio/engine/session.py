@@ -322,6 +322,10 @@ class ReconstructionSession:
                 next_mesh = fit_time + self.settings.mesh_every
                 yield from self._mesh(t0, stats, preview=True, levels=min(1, self.settings.levels),
                                       fit_step=fitter.steps)
+        if terms and (not losses or losses[-1][0] != fitter.steps):    # the last step is always reported
+            losses.append((fitter.steps, fit_time, terms["total"]))
+            yield FitProgress(fitter.steps, fit_time, terms["total"],
+                              {k: v for k, v in terms.items() if k != "total"}, fitter.steps / fit_time, stage)
         return {"steps": fitter.steps, "seconds": fit_time, "final_loss": terms.get("total"),
                 "final_terms": {k: v for k, v in terms.items() if k != "total"},
                 "steps_per_s": fitter.steps / fit_time if fit_time else 0.0,
