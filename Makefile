@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # The CPU build of torch (small). For an NVIDIA GPU: make run TORCH_SPEC="torch==2.13.0 --index-url https://download.pytorch.org/whl/cu126"
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: run test test-fast venv sysdeps bench clean
+.PHONY: run test test-fast mutants venv sysdeps bench clean
 
 venv: $(VENV)/.installed
 
@@ -36,6 +36,13 @@ test: $(VENV)/.installed-test sysdeps
 
 test-fast: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not gui" tests
+
+# Mutation testing of the critical modules (docs/TESTING.md), one module at a time on one core: about
+# an hour in all on 2 cores. Not part of `make test`. One module: make mutants MUTANTS="metrics mise"
+MUTANTS ?=
+mutants: $(VENV)/.installed-test
+	$(BIN)/pip install -q -e ".[mutation]"
+	$(BIN)/python scripts/mutants.py $(MUTANTS)
 
 bench: venv
 	EXTRA_PKGS="libusb-1.0-0" bash scripts/system-deps.sh   # Open3D's wheel links libusb

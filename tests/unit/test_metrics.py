@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import trimesh
 
 from implicit_studio.errors import InputError
 from implicit_studio.evaluate.inside import inside_mesh
-from implicit_studio.evaluate.metrics import evaluate_files, evaluate_meshes, format_metrics, fscore
+from implicit_studio.evaluate.metrics import (evaluate_against_samples, evaluate_files, evaluate_meshes,
+                                              format_metrics, fscore)
 
 
 def sphere(radius: float, shift_x: float = 0.0) -> trimesh.Trimesh:
@@ -130,6 +133,44 @@ def test_whole_prediction_of_half_ground_truth_has_half_precision_full_recall(he
     assert 0.5 <= result["precision_2pct"] <= 0.525
     assert result["recall_2pct"] > 0.99
     assert HALF_PAIR_FSCORE[0] <= result["fscore_2pct"] <= HALF_PAIR_FSCORE[1]
+
+
+def analytic_sphere_samples(radius: float, n: int, seed: int) -> tuple:
+    """A sphere stored as a data set shape: uniform points (n, 3) in the padded cube with their exact
+    occupancy (n,), surface points (n, 3) and normals (n, 3) of lengths 2.5 and 0.4 (stored normals need not
+    be unit)."""
+    rng = np.random.default_rng(seed)
+    uniform = rng.uniform(-0.55, 0.55, (n, 3))
+    directions = rng.normal(size=(n, 3))
+    directions /= np.linalg.norm(directions, axis=1, keepdims=True)
+    lengths = np.where(np.arange(n) % 2 == 0, 2.5, 0.4)[:, None]
+    return uniform, np.linalg.norm(uniform, axis=1) < radius, radius * directions, lengths * directions
+
+
+def test_metrics_against_stored_samples_of_an_analytic_sphere(hemisphere_pair):
+    whole, half = hemisphere_pair
+    samples = analytic_sphere_samples(0.40, 20_000, seed=1)
+    bigger = evaluate_against_samples(sphere(0.42), *samples)     # concentric, the surfaces 0.02 apart
+    assert bigger["iou"] == pytest.approx((0.40 / 0.42) ** 3, abs=0.01)
+    assert bigger["chamfer_l1"] == pytest.approx(0.02, abs=0.003)
+    assert bigger["chamfer_l1_x10"] == pytest.approx(10 * bigger["chamfer_l1"])
+    assert bigger["fscore_1pct"] == 0.0 and bigger["fscore_2pct"] > 0.2
+    assert bigger["normal_consistency"] == pytest.approx(1.0, abs=0.002)     # the stored normals made unit first
+    assert bigger["n_points"] == 20_000 and bigger["frame_scale"] == 1.0
+    assert bigger["failure"] is None and bigger["empty_prediction"] is False
+    partial = evaluate_against_samples(half, *samples)
+    assert partial["precision_2pct"] > 0.99 and 0.5 <= partial["recall_2pct"] <= 0.525
+    failed = evaluate_against_samples(None, *samples)
+    assert failed["failure"] == "empty mesh" and failed["iou"] == 0.0 and failed["n_points"] == 20_000
+    assert failed["frame_scale"] == 1.0
+
+
+def test_metrics_against_stored_samples_are_seeded():
+    samples = analytic_sphere_samples(0.40, 2_000, seed=1)
+    first = evaluate_against_samples(sphere(0.42), *samples)
+    assert evaluate_against_samples(sphere(0.42), *samples) == first
+    assert evaluate_against_samples(sphere(0.42), *samples, seed=0) == first
+    assert evaluate_against_samples(sphere(0.42), *samples, seed=5)["chamfer_l1"] != first["chamfer_l1"]
 
 
 def test_self_comparison(gt):
@@ -273,6 +314,43 @@ def test_inside_batches_agree(query_points):
 
 def test_inside_empty_mesh_holds_nothing(query_points):
     assert not inside_mesh(trimesh.Trimesh(), query_points).any()
+    assert not inside_mesh(trimesh.creation.box(), np.zeros((0, 3))).any()
+
+
+def test_inside_a_single_point_and_any_number_types():
+    """One query point is a query like any other; float32 corners, int32 faces and float32 points (a mesh
+    as the engine makes it) give the float64 answer (libigl itself takes float64 and int64 only)."""
+    from implicit_studio.evaluate.inside import points_inside, winding_numbers
+
+    box = trimesh.creation.box(extents=(0.5, 0.5, 0.5))
+    assert inside_mesh(box, np.zeros((1, 3))).tolist() == [True]
+    points = np.array([[0.0, 0.0, 0.0], [0.1, 0.2, -0.1], [0.4, 0.0, 0.0]])
+    expected = winding_numbers(box.vertices, box.faces, points)
+    np.testing.assert_allclose(expected, [1.0, 1.0, 0.0], atol=1e-5)
+    narrow = winding_numbers(box.vertices.astype(np.float32), box.faces.astype(np.int32), points.astype(np.float32))
+    np.testing.assert_allclose(narrow, expected, atol=1e-6)
+    assert points_inside(box.vertices.astype(np.float32), box.faces.astype(np.int32),
+                         points.astype(np.float32)).tolist() == [True, True, False]
+
+
+def test_inside_queries_libigl_in_batches(monkeypatch, query_points):
+    """``batch_size`` bounds the points of one libigl call (and so its memory), through every entry point."""
+    from implicit_studio.evaluate import inside
+
+    sizes = []
+    real = inside.igl.fast_winding_number
+
+    def counted(vertices, faces, points):
+        sizes.append(len(points))
+        return real(vertices, faces, points)
+
+    monkeypatch.setattr(inside.igl, "fast_winding_number", counted)
+    mesh = trimesh.creation.icosphere(subdivisions=2, radius=0.4)
+    inside.inside_mesh(mesh, query_points[:10_000], batch_size=3_000)
+    assert sizes == [3_000, 3_000, 3_000, 1_000]
+    sizes.clear()
+    inside.points_inside(mesh.vertices, mesh.faces, query_points[:5_000], batch_size=4_000)
+    assert sizes == [4_000, 1_000]
 
 
 # --- files and formatting --------------------------------------------------------------
@@ -313,3 +391,164 @@ def test_format_metrics_labels(reference):
     assert "Chamfer-L1 (raw)" in text and "x10" in text
     assert "0.8" in text.splitlines()[0]
     assert "FAILED" not in text
+
+
+# --- the parts, one by one (mutation testing found these unchecked) --------------------------------
+
+
+def test_files_are_measured_with_the_papers_100k_points_by_default(tmp_path):
+    small = trimesh.creation.icosphere(subdivisions=1, radius=0.4)
+    small.export(tmp_path / "small.ply")
+    assert evaluate_files(tmp_path / "small.ply", tmp_path / "small.ply")["n_points"] == 100_000
+
+
+def test_one_point_is_enough(gt):
+    result = evaluate_meshes(gt, gt, n_points=1)
+    assert result["n_points"] == 1 and result["failure"] is None
+
+
+def test_evaluation_frame_scales_large_ground_truths_by_default():
+    from implicit_studio.evaluate.metrics import evaluation_frame
+
+    corners = np.array([[0.0, 0.0, 0.0], [1000.0, 500.0, 200.0]])
+    frame = evaluation_frame(corners)
+    assert frame.scale == 1000.0
+    np.testing.assert_allclose(frame.center, [500.0, 250.0, 100.0])
+    assert evaluation_frame(corners, normalize=False).scale == 1.0
+
+
+def test_face_areas_of_known_triangles():
+    from implicit_studio.evaluate.metrics import face_areas
+
+    triangles = np.array([[[0, 0, 0], [1, 0, 0], [0, 1, 0]], [[0, 0, 0], [2, 0, 0], [0, 0, 3]]], float)
+    np.testing.assert_allclose(face_areas(triangles), [0.5, 3.0])
+
+
+def test_iou_points_fill_the_padded_cube():
+    from implicit_studio.evaluate.metrics import iou_points
+
+    points = iou_points(20_000, np.random.default_rng(0))
+    assert points.shape == (20_000, 3)
+    assert np.all(np.abs(points) <= 0.55)
+    assert np.all(points.min(axis=0) < -0.54) and np.all(points.max(axis=0) > 0.54)
+
+
+def test_samples_cover_every_face_by_area():
+    """Two triangles, the second three times the first: a quarter of the samples on the first, none
+    off the triangles, normals those of the faces."""
+    from implicit_studio.evaluate.metrics import sample_surface
+
+    triangles = np.array([[[0, 0, 0], [1, 0, 0], [0, 1, 0]], [[0, 0, 1], [0, 3, 1], [1, 0, 1]]], float)
+    points, normals = sample_surface(triangles, 20_000, np.random.default_rng(0))
+    on_first = points[:, 2] == 0.0
+    assert np.mean(on_first) == pytest.approx(0.25, abs=0.01)
+    assert np.all(points[:, 0] >= 0) and np.all(points[:, 1] >= 0)
+    assert np.all(points[on_first, 0] + points[on_first, 1] <= 1 + 1e-12)
+    assert np.all(3 * points[~on_first, 0] + points[~on_first, 1] <= 3 + 1e-12)
+    np.testing.assert_allclose(np.abs(normals[:, 2]), 1.0)
+
+
+def test_a_sample_exactly_at_the_distance_counts():
+    """Precision and recall count samples *within* 1 % and 2 %: a distance equal to the threshold counts."""
+    from implicit_studio.evaluate.metrics import surface_metrics
+
+    pred = np.zeros((1, 3))
+    gt = np.array([[0.01, 0.0, 0.0]])
+    normals = np.array([[0.0, 0.0, 1.0]])
+    result = surface_metrics(pred, normals, gt, normals)
+    assert result["precision_1pct"] == result["recall_1pct"] == result["fscore_1pct"] == 1.0
+    assert result["chamfer_l1"] == pytest.approx(0.01) and result["chamfer_l1_x10"] == pytest.approx(0.1)
+
+
+class FacesOnly:
+    """A duck-typed mesh: vertices (V, 3) and faces of any shape."""
+
+    def __init__(self, vertices, faces):
+        self.vertices, self.faces = np.asarray(vertices, float), np.asarray(faces)
+
+
+@pytest.mark.parametrize("mesh, reason", [
+    (trimesh.PointCloud(np.eye(3)), "empty mesh"),                              # vertices without faces
+    (FacesOnly(np.eye(3), [0, 1, 2]), "invalid face indices"),                  # not (F, 3)
+    (FacesOnly(np.eye(4), [[0, 1, 2, 3]]), "invalid face indices"),             # quads
+    (FacesOnly(np.eye(3), [[0, 1, 3]]), "invalid face indices"),                # one past the last vertex
+    (FacesOnly(np.eye(3), [[0, 1, -1]]), "invalid face indices"),
+    (FacesOnly(np.eye(3), [[0, 1, 2]]), None),
+])
+def test_mesh_problem_of_odd_meshes(mesh, reason):
+    from implicit_studio.evaluate.metrics import mesh_problem
+
+    assert mesh_problem(mesh) == reason
+
+
+def test_failed_result_counts_zero_everywhere():
+    from implicit_studio.evaluate.metrics import failed_result
+
+    result = failed_result("empty mesh", 1_000, 800.0)
+    assert result == {"iou": 0.0, "chamfer_l1": None, "chamfer_l1_x10": None, "normal_consistency": None,
+                      "precision_1pct": 0.0, "recall_1pct": 0.0, "fscore_1pct": 0.0,
+                      "precision_2pct": 0.0, "recall_2pct": 0.0, "fscore_2pct": 0.0,
+                      "n_points": 1_000, "frame_scale": 800.0, "empty_prediction": True, "failure": "empty mesh"}
+
+
+def test_warnings_and_timing_are_logged(gt, caplog):
+    import logging
+
+    with caplog.at_level(logging.DEBUG, logger="implicit_studio.evaluate.metrics"):
+        evaluate_meshes(None, gt, n_points=100)
+        evaluate_meshes(gt, gt, n_points=100)
+        far = gt.copy().apply_translation([5.0, 0.0, 0.0])
+        evaluate_meshes(far, far, n_points=100, normalize=False)
+    messages = [r.getMessage() for r in caplog.records]
+    assert "prediction counted as a failure: empty mesh" in messages
+    assert "IoU undefined: no sample point is inside either mesh" in messages
+    timing = [m for m in messages if m.startswith("evaluated ")]
+    faces = len(gt.faces)
+    assert timing and re.fullmatch(rf"evaluated {faces} \+ {faces} faces in \d+\.\d\d s", timing[0]), timing
+    assert float(timing[0].split(" in ")[1][:-2]) < 60
+
+
+def test_load_mesh_refuses_or_allows_a_mesh_without_faces(tmp_path):
+    from implicit_studio.evaluate.metrics import load_mesh
+    from implicit_studio.io.files import write_point_cloud
+
+    write_point_cloud(tmp_path / "points.ply", np.random.default_rng(0).random((20, 3)))
+    with pytest.raises(InputError, match="points.ply: the file has 20 vertices but no usable faces"):
+        load_mesh(tmp_path / "points.ply")
+    assert len(load_mesh(tmp_path / "points.ply", allow_empty=True).faces) == 0
+
+
+def test_evaluate_files_passes_the_seed_and_names_a_flat_ground_truth(tmp_path, gt):
+    pred = sphere(0.42, shift_x=0.01)
+    pred.export(tmp_path / "pred.ply")
+    gt.export(tmp_path / "gt.ply")
+    from_files = evaluate_files(tmp_path / "pred.ply", tmp_path / "gt.ply", n_points=2_000, seed=3)
+    assert from_files["chamfer_l1"] == pytest.approx(evaluate_meshes(pred, gt, n_points=2_000, seed=3)["chamfer_l1"],
+                                                     rel=1e-6)
+    flat = trimesh.Trimesh([[0, 0, 0], [1, 0, 0], [2, 0, 0]], [[0, 1, 2]], process=False)
+    flat.export(tmp_path / "flat.ply")
+    with pytest.raises(InputError, match=r"ground-truth mesh .*flat\.ply cannot be evaluated: zero surface area"):
+        evaluate_files(tmp_path / "pred.ply", tmp_path / "flat.ply", n_points=100)
+
+
+def test_format_metrics_table():
+    metrics = {"iou": 0.86412, "chamfer_l1": 0.0201234, "chamfer_l1_x10": 0.201234, "normal_consistency": 0.99876,
+               "precision_1pct": 0.0, "recall_1pct": 0.0, "fscore_1pct": 0.0,
+               "precision_2pct": 0.51, "recall_2pct": 0.48, "fscore_2pct": 0.4945,
+               "n_points": 100_000, "frame_scale": 800.0, "failure": None}
+    assert format_metrics(metrics) == (
+        "IoU                       0.8641\n"
+        "Chamfer-L1 (raw)          0.02012\n"
+        "Chamfer-L1 (x10, papers)  0.2012\n"
+        "Normal consistency        0.9988\n"
+        "F-score @0.01 (1%)        0.0000  (precision 0.0000, recall 0.0000)\n"
+        "F-score @0.02 (2%)        0.4945  (precision 0.5100, recall 0.4800)\n"
+        "Points                    100,000 per measure\n"
+        "Frame                     ground truth scaled down by 800")
+    failed = format_metrics({**metrics, "chamfer_l1": None, "chamfer_l1_x10": None, "normal_consistency": None,
+                             "frame_scale": 1.0, "failure": "empty mesh"})
+    assert failed.splitlines()[1:4] == ["Chamfer-L1 (raw)          n/a", "Chamfer-L1 (x10, papers)  n/a",
+                                        "Normal consistency        n/a"]
+    assert failed.splitlines()[-1] == "FAILED                    empty mesh (counted: IoU 0, F 0, Chamfer missing)"
+    assert "Frame" not in failed
+    assert "Frame" not in format_metrics({k: v for k, v in metrics.items() if k != "frame_scale"})

@@ -1,4 +1,5 @@
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -6,7 +7,7 @@ import trimesh
 
 from conftest import sphere_field, torus_field
 from implicit_studio.engine.meshing import dense_grid, extract_mesh, mise
-from implicit_studio.engine.meshing.mise import upsample
+from implicit_studio.engine.meshing.mise import active_voxels, upsample
 
 SPHERE_REF = 133_813  # DESIGN.md section 6: evaluations of the official ONet implementation
 TORUS_REF = 105_257   # on these fields (res0 32, 2 levels, box 1.1); evaluate/speed.py REFERENCE_EVALUATIONS
@@ -37,8 +38,69 @@ def test_torus_counts_and_watertight():
 
 
 def test_far_fewer_evaluations_than_dense():
-    final = list(mise(sphere_field(), 32, 2))[-1]
-    assert final.evaluations < 0.1 * 129 ** 3
+    levels = list(mise(sphere_field()))          # the defaults are the papers': a 32^3 grid, 2 levels
+    assert [lv.resolution for lv in levels] == [32, 64, 128]
+    assert levels[-1].evaluations < 0.1 * 129 ** 3
+
+
+def test_levels_report_resolution_counts_peak_and_times():
+    started = time.perf_counter()
+    levels = list(mise(sphere_field(0.35), 16, 2, threshold=0.0, box=1.1))
+    elapsed = time.perf_counter() - started
+    assert [lv.resolution for lv in levels] == [16, 32, 64]
+    assert [lv.new_evaluations for lv in levels] == list(np.diff([0] + [lv.evaluations for lv in levels]))
+    for lv in levels:
+        assert lv.peak == pytest.approx(0.35)      # the grid holds the centre, where the field is largest
+        assert 0.0 <= lv.field_seconds <= elapsed and 0.0 <= lv.marching_seconds <= elapsed
+
+
+def ellipsoid_field(p):
+    """Inside where positive: an ellipsoid centred at (0.1, -0.05, 0) with half axes 0.3, 0.2, 0.1."""
+    return 1.0 - ((p[:, 0] - 0.1) / 0.3) ** 2 - ((p[:, 1] + 0.05) / 0.2) ** 2 - (p[:, 2] / 0.1) ** 2
+
+
+def test_axes_keep_their_order():
+    """An off-centre ellipsoid with three different axes comes out where and as long as it is."""
+    final = list(mise(ellipsoid_field, 16, 2))[-1]
+    lo, hi = final.vertices.min(axis=0), final.vertices.max(axis=0)
+    np.testing.assert_allclose((lo + hi) / 2, [0.1, -0.05, 0.0], atol=0.01)
+    np.testing.assert_allclose((hi - lo) / 2, [0.3, 0.2, 0.1], atol=0.01)
+
+
+def test_field_gets_float32_points_and_may_return_a_column():
+    seen = set()
+
+    def column(p):
+        seen.add(p.dtype)
+        return sphere_field()(p)[:, None]       # (N, 1), as a decoder may return it
+    shaped = list(mise(column, 16, 1))[-1]
+    flat = list(mise(sphere_field(), 16, 1))[-1]
+    assert seen == {np.dtype(np.float32)}
+    np.testing.assert_array_equal(shaped.vertices, flat.vertices)
+    np.testing.assert_array_equal(shaped.faces, flat.faces)
+
+
+def test_corner_on_the_threshold_is_outside():
+    """Inside is value > threshold: a voxel whose corners are all at or below it holds no surface."""
+    values = np.zeros((2, 2, 2), np.float32)
+    values[0, 0, 0] = -1.0
+    evaluated = np.ones((2, 2, 2), bool)
+    assert not active_voxels(values, evaluated, 0.0).any()
+    values[1, 1, 1] = 0.5
+    assert active_voxels(values, evaluated, 0.0).all()
+    evaluated[1, 1, 1] = False                  # a corner known only by interpolation
+    assert not active_voxels(values, evaluated, 0.0).any()
+
+
+@pytest.mark.parametrize("resolution0, levels", [(0, 0), (4, -1)])
+def test_bad_grid_is_an_error(resolution0, levels):
+    with pytest.raises(ValueError, match=r"^resolution0 must be >= 1 and levels >= 0$"):
+        list(mise(sphere_field(), resolution0, levels))
+
+
+def test_one_voxel_grid():
+    only = list(mise(sphere_field(0.5), 1, 0))
+    assert len(only) == 1 and only[0].evaluations == 8
 
 
 def test_shape_touching_box_is_closed():
@@ -91,6 +153,7 @@ def test_upsample_is_exact_on_linear_fields():
     fine = upsample(lin)
     grid2 = np.stack(np.meshgrid(*(np.arange(2 * n - 1) / 2.0,) * 3, indexing="ij"), -1)
     assert np.allclose(fine, grid2 @ np.array([1.0, -2.0, 0.5]))
+    assert upsample(lin.astype(np.float32)).dtype == np.float32     # fine grids stay half the size of float64
 
 
 def test_dense_grid_matches_mise_at_level_zero():
@@ -98,3 +161,16 @@ def test_dense_grid_matches_mise_at_level_zero():
     v, f = extract_mesh(dense, 0.0, 1.1)
     first = next(mise(sphere_field(), 16, 0))
     assert np.allclose(v, first.vertices) and np.array_equal(f, first.faces)
+
+
+def test_dense_grid_axes_dtype_and_cancel():
+    def field(p):
+        return p[:, 0] + 10 * p[:, 1] + 100 * p[:, 2]
+    grid = dense_grid(field, 4, box=1.0)
+    assert grid.dtype == np.float32 and grid.shape == (5, 5, 5)
+    ticks = np.linspace(-0.5, 0.5, 5)
+    np.testing.assert_allclose(grid, ticks[:, None, None] + 10 * ticks[None, :, None] + 100 * ticks[None, None, :],
+                               atol=1e-4)
+    cancelled = threading.Event()
+    cancelled.set()
+    assert dense_grid(field, 4, cancel=cancelled) is None

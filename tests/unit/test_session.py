@@ -287,3 +287,78 @@ def test_empty_mesh_message_for_fields_without_any_inside(tmp_path, torus_cloud)
     fitted.threshold, fitted.iso = 0.0, 0.0
     assert fitted.empty_surface_message(-0.05).endswith("the smallest distance it reached is 0.050")
     assert "removed as floaters" in fitted.empty_surface_message(0.1)
+
+
+# --- what a run reports (the CLI's --stats-json, the window's panels) ----------------------------------
+
+
+def check_level_rows(stats: dict, meshes: list) -> None:
+    """Each non-preview LevelMesh has its row in stats["levels"], with the same numbers."""
+    made = [m for m in meshes if not m.preview]
+    assert [row["level"] for row in stats["levels"]] == [m.level for m in made]
+    previous = 0
+    for row, mesh in zip(stats["levels"], made):
+        assert set(row) == {"level", "resolution", "t_s", "evaluations", "new_evaluations", "field_s", "marching_s",
+                            "vertices", "faces", "floaters_removed"}
+        assert (row["resolution"], row["t_s"], row["evaluations"]) == (mesh.resolution, mesh.seconds, mesh.evaluations)
+        assert (row["vertices"], row["faces"]) == (len(mesh.vertices), len(mesh.faces))
+        assert row["new_evaluations"] == mesh.evaluations - previous
+        assert 0.0 <= row["field_s"] <= stats["total_s"] and 0.0 <= row["marching_s"] <= stats["total_s"]
+        assert 0.0 <= row["t_s"] <= stats["total_s"] and row["floaters_removed"] >= 0
+        previous = mesh.evaluations
+
+
+def test_learned_run_reports_what_it_did(torus_cloud):
+    from dataclasses import asdict
+
+    session = ReconstructionSession(_cloud(torus_cloud[0]), Settings(model="convonet-grid", resolution0=16, levels=1))
+    started, encoded, *meshes, finished = list(session.run())
+    assert started == Started("convonet-grid", str(session.device), str(session.checkpoint), session.data.summary())
+    assert isinstance(encoded, Encoded) and encoded.seconds >= 0.0
+    assert [(m.level, m.levels, m.resolution, m.final, m.preview, m.fit_step) for m in meshes] == [
+        (0, 1, 16, False, False, None), (1, 1, 32, True, False, None)]
+    assert all(len(m.faces) > 0 for m in meshes)
+    assert isinstance(finished, Finished) and not finished.cancelled
+    stats = finished.stats
+    assert set(stats) == {"model", "device", "input", "checkpoint", "settings", "levels", "encode_s", "total_s"}
+    assert (stats["model"], stats["device"], stats["checkpoint"]) == ("convonet-grid", str(session.device),
+                                                                        str(session.checkpoint))
+    assert stats["input"] == "4,000 points" and stats["settings"] == asdict(session.settings)
+    assert stats["encode_s"] == encoded.seconds <= stats["total_s"]
+    check_level_rows(stats, meshes)
+    assert [m.seconds for m in meshes] == sorted(m.seconds for m in meshes)
+
+
+def test_siren_run_reports_its_fit(torus_cloud):
+    """Previews of the current weights while fitting (at most level 1), then the final mesh of every level."""
+    pts, nrm = torus_cloud
+    session = ReconstructionSession(_cloud(pts, nrm), Settings(model="siren", seconds=600, mesh_every=0.5,
+                                                               resolution0=8, levels=2, threshold=0.01))
+    events = []
+    for event in session.run():
+        events.append(event)
+        previews = [e for e in events if isinstance(e, LevelMesh) and e.preview]
+        if isinstance(event, FitProgress) and event.step >= 40 and len(previews) >= 4:
+            session.stop_fit()
+    assert session.threshold == 0.01 and session.iso == -0.01          # a distance: inside is -sdf > -0.01
+    assert isinstance(events[0], Started) and events[0].checkpoint is None and isinstance(events[1], Encoded)
+    fits = [e for e in events if isinstance(e, FitProgress)]
+    meshes = [e for e in events if isinstance(e, LevelMesh)]
+    previews, made = [m for m in meshes if m.preview], [m for m in meshes if not m.preview]
+    assert {(m.level, m.levels) for m in previews} == {(0, 1), (1, 1)} and not any(m.final for m in previews)
+    assert all(m.fit_step is not None and m.fit_step <= fits[-1].step + 1 for m in previews)
+    assert [(m.level, m.levels, m.final) for m in made] == [(0, 2, False), (1, 2, False), (2, 2, True)]
+    stats = events[-1].stats
+    fit = stats["fit"]
+    assert set(fit) == {"steps", "seconds", "final_loss", "steps_per_s", "normals", "curve"}
+    assert fit["steps"] == made[-1].fit_step >= fits[-1].step and fit["normals"] == "input"
+    assert fit["steps_per_s"] == pytest.approx(fit["steps"] / fit["seconds"])
+    assert fit["final_loss"] > 0 and fit["seconds"] >= fits[-1].seconds
+    assert fit["curve"] == [(f.step, f.seconds, f.total) for f in fits]
+    for before, after in zip(fits, fits[1:]):
+        assert after.step > before.step and after.seconds - before.seconds >= 0.2 - 1e-9
+    for f in fits:
+        assert set(f.terms) == {"sdf", "inter", "normal", "eikonal"}
+        assert f.total == pytest.approx(sum(f.terms.values()), rel=1e-5)
+        assert f.steps_per_s == pytest.approx(f.step / f.seconds)
+    check_level_rows(stats, meshes)
