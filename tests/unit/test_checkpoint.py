@@ -1,6 +1,7 @@
 import json
 import pickle
 import struct
+from pathlib import Path
 
 import pytest
 import torch
@@ -54,8 +55,9 @@ def test_wrong_tensor_shapes(tmp_path):
     card = json.loads(path.with_suffix(".json").read_text())
     card["config"]["c_dim"] = 16  # the weights were made with 32
     path.with_suffix(".json").write_text(json.dumps(card))
-    with pytest.raises(CheckpointError, match="shape"):
+    with pytest.raises(CheckpointError, match="shape") as info:
         load_checkpoint(path)
+    assert str(info.value).startswith(f"{path}: tensor ")
 
 
 def test_newer_format_card(tmp_path):
@@ -167,7 +169,8 @@ def test_nan_weights_are_refused(tmp_path):
     save_checkpoint(path, "siren", model, cfg)
     with pytest.raises(CheckpointError, match=r"tensor hidden\.1\.weight holds 3 NaN or Inf values") as info:
         load_checkpoint(path)
-    assert "\n" not in str(info.value)
+    assert str(info.value) == (f"{path}: tensor hidden.1.weight holds 3 NaN or Inf values; "
+                               "the checkpoint is damaged (was training diverging?)")
 
 
 def _edit_card(path, **config):
@@ -191,6 +194,7 @@ def test_oversized_or_malformed_config_refused_before_building(tmp_path, name, c
     with pytest.raises(CheckpointError, match="refused before|not a finite|not an integer") as info:
         load_checkpoint(path)
     assert message in str(info.value) and "\n" not in str(info.value)
+    assert str(info.value).startswith(f"{path}: ")
 
 
 def _huge_tensor_header() -> bytes:
@@ -257,6 +261,8 @@ def test_failed_write_leaves_no_partial_files(tmp_path, monkeypatch):
     ({"model": "convonet-grid", "config": {}, "format": 2}, "this version .* reads format 1"),
     ({"model": "nope", "config": {}}, "unknown model 'nope' in its card"),
     ({"model": "convonet-grid", "config": [32]}, r"config in its card does not fit convonet-grid \(unknown fields: \[32\]\)"),
+    ({"model": "convonet-grid", "config": "abc"}, r"does not fit convonet-grid \(unknown fields: 'abc'\)$"),
+    ({"model": "convonet-grid", "config": 5}, r"does not fit convonet-grid \(unknown fields: 5\)$"),
     ({"model": "convonet-grid", "config": {"c_dim": 32, "depth": 3}},
      r"does not fit convonet-grid \(unknown fields: \['depth'\]\)"),
 ])
@@ -329,21 +335,27 @@ def test_other_kinds_and_missing_files(tmp_path):
 
 
 @pytest.mark.parametrize("change, message", [
-    ("drop", r"tensors do not match the model \(missing \['decoder\.fc_c\.0\.bias'\]\)$"),
-    ("extra", r"tensors do not match the model \(unexpected \['extra\.a', 'extra\.b', 'extra\.c'\]\.\.\.\)$"),
+    ("drop 1", r"tensors do not match the model \(missing \['decoder\.fc_c\.0\.bias'\]\)$"),
+    ("drop 3", r"\(missing \['decoder\.fc_c\.0\.bias', 'decoder\.fc_c\.1\.bias', 'decoder\.fc_c\.2\.bias'\]\)$"),
+    ("drop 4", r"\(missing \['decoder\.fc_c\.0\.bias', 'decoder\.fc_c\.1\.bias', 'decoder\.fc_c\.2\.bias'\]\.\.\.\)$"),
+    ("extra 4", r"tensors do not match the model \(unexpected \['extra\.a', 'extra\.b', 'extra\.c'\]\.\.\.\)$"),
 ])
 def test_tensor_names_must_match_the_model(tmp_path, change, message):
+    """Up to three names are shown, then "..." when there are more."""
     from safetensors.torch import load_file, save_file
 
     path, _ = _save(tmp_path)
     state = load_file(str(path))
-    if change == "drop":
-        del state["decoder.fc_c.0.bias"]
+    kind, count = change.split()
+    if kind == "drop":
+        for i in range(int(count)):
+            del state[f"decoder.fc_c.{i}.bias"]
     else:
         state.update({f"extra.{k}": torch.zeros(1) for k in "abcd"})
     save_file(state, str(path))
-    with pytest.raises(CheckpointError, match=message):
+    with pytest.raises(CheckpointError, match=message) as info:
         load_checkpoint(path)
+    assert str(info.value).startswith(f"{path}: tensors do not match the model (")
 
 
 def test_integer_tensors_are_not_checked_for_nan(tmp_path):
@@ -352,3 +364,86 @@ def test_integer_tensors_are_not_checked_for_nan(tmp_path):
     loaded, _ = load_checkpoint(path, device=torch.device("cpu"))
     counters = [k for k, v in loaded.state_dict().items() if not v.is_floating_point()]
     assert counters and not loaded.training
+
+
+def test_saving_into_new_folders_leaves_only_the_checkpoint(tmp_path, monkeypatch):
+    """Missing folders are made; each file is first written to a hidden ".NAME.*.tmp" beside it (never a
+    *.safetensors or *.json that a half-written file could be taken for), then renamed over it."""
+    import os
+
+    from implicit_studio.engine import checkpoints
+
+    moves = []
+    real = os.replace
+
+    def recorded(src, dst):
+        moves.append((Path(src), Path(dst)))
+        real(src, dst)
+
+    monkeypatch.setattr(checkpoints.os, "replace", recorded)
+    path, _ = _save(tmp_path, file="runs/a/b/model.safetensors")
+    assert [dst for _, dst in moves] == [path, path.with_suffix(".json")]
+    for src, dst in moves:
+        assert src.parent == dst.parent
+        assert src.name.startswith(f".{dst.name}.") and src.name.endswith(".tmp")
+    assert sorted(p.name for p in path.parent.iterdir()) == ["model.json", "model.safetensors"]
+
+
+def test_card_is_indented_json_and_takes_any_value(tmp_path):
+    """The card is for people too: two-space indented; values JSON lacks (paths) are written as text."""
+    path, _ = _save(tmp_path, data=Path("data/dataset"), metrics={"test_iou": 0.5})
+    text = path.with_suffix(".json").read_text()
+    assert text.startswith('{\n  "format": 1,\n  "model": "convonet-grid",')
+    assert json.loads(text)["data"] == "data/dataset"
+
+
+def test_size_fields_may_be_zero(tmp_path):
+    """0 is within "an integer from 0 to ...": n_blocks 0 passes the card checks and fails only on the tensors."""
+    path, _ = _save(tmp_path, name="onet-pointcloud")
+    _edit_card(path, n_blocks=0)
+    with pytest.raises(CheckpointError, match=r"tensors do not match the model \(unexpected "):
+        load_checkpoint(path)
+
+
+def test_parameters_exactly_at_the_limit_are_accepted(tmp_path, monkeypatch):
+    from implicit_studio.engine import checkpoints
+
+    path, model = _save(tmp_path)
+    count = sum(p.numel() for p in model.parameters())
+    monkeypatch.setattr(checkpoints, "MAX_SIZE_FACTOR", 1)
+    monkeypatch.setattr(checkpoints, "_paper_parameter_count", lambda name: count)
+    assert load_checkpoint(path)[0] is not None                   # count == 1 x "the paper's"
+    monkeypatch.setattr(checkpoints, "_paper_parameter_count", lambda name: count - 1)
+    with pytest.raises(CheckpointError, match=f"with {count:,} parameters, more than 1x the paper model"):
+        load_checkpoint(path)
+
+
+def test_model_that_cannot_be_allocated(tmp_path, monkeypatch):
+    """Counted on the meta device it fits, but building it for real fails (out of memory): one line."""
+    from implicit_studio.engine.models.convonet import ConvONetConfig
+
+    path, _ = _save(tmp_path)
+    real = ConvONetConfig.build
+
+    def build(self, *args, **kwargs):
+        if torch.empty(0).device.type != "meta":
+            raise RuntimeError("not enough memory")
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(ConvONetConfig, "build", build)
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(path)
+    assert str(info.value) == f"{path}: cannot build the model its card describes (not enough memory)"
+
+
+def test_loaded_onto_the_device_asked_for(tmp_path):
+    path, _ = _save(tmp_path)
+    model, _ = load_checkpoint(path, device="meta")
+    assert {p.device.type for p in model.parameters()} == {"meta"}
+
+
+def test_fitted_models_have_no_tuned_threshold(tmp_path, monkeypatch):
+    """SIREN fits each shape: weights named siren.safetensors in a checkpoint folder do not set its level."""
+    monkeypatch.setenv("IMPLICIT_STUDIO_CHECKPOINTS", str(tmp_path))
+    _save(tmp_path, name="siren", file="siren.safetensors", threshold=0.3)
+    assert default_threshold("siren") == get_spec("siren").threshold == 0.0

@@ -49,35 +49,102 @@ def test_small_grids_and_empty_slabs():
     assert len(v) == 0 and len(f) == 0
 
 
-def test_non_finite_values_are_outside_except_plus_infinity():
-    """NaN and -inf count as outside, +inf as inside; the mesh stays closed and in the box."""
+VOXEL = 1.1 / 16            # a 17^3 grid over the 1.1 box
+CAP = VOXEL / 101           # a surface closed against the "outside" level lies this far beyond the last inside corner
+
+
+def corner(index: float) -> float:
+    """Box coordinate of grid index ``index`` of a 17^3 grid."""
+    return -0.55 + index * VOXEL
+
+
+def test_caps_lie_a_hundred_and_first_of_a_voxel_outside():
+    """Padding and non-finite corners take the level threshold - 100 x the field's spread around the threshold,
+    so a cap lies 1/101 of a voxel beyond the last inside corner (inside values all at threshold + 0.5 here)."""
     from implicit_studio.engine.meshing import extract_mesh
 
-    x, y, z = grid(33)
-    values = 0.35 - np.sqrt(x**2 + y**2 + z**2)
-    values[x > 0.2] = np.nan                      # the sphere cut at x = 0.2, closed there
-    values[x < -0.3] = -np.inf
+    v, f = extract_mesh(np.ones((17, 17, 17)), 0.5, 1.1)            # inside everywhere: the box, capped
+    assert trimesh.Trimesh(v, f).is_watertight
+    np.testing.assert_allclose(v.min(axis=0), [-0.55 - CAP] * 3, atol=1e-6)
+    np.testing.assert_allclose(v.max(axis=0), [0.55 + CAP] * 3, atol=1e-6)
+
+
+@pytest.mark.parametrize("fill", [np.nan, -np.inf])
+def test_nan_and_minus_infinity_are_outside(fill):
+    from implicit_studio.engine.meshing import extract_mesh
+
+    values = np.full((17, 17, 17), fill)
+    values[5:12, 6:11, 7:10] = 1.0
+    v, f = extract_mesh(values, 0.5, 1.1)
+    assert trimesh.Trimesh(v, f).is_watertight
+    np.testing.assert_allclose(v.min(axis=0), [corner(5) - CAP, corner(6) - CAP, corner(7) - CAP], atol=1e-6)
+    np.testing.assert_allclose(v.max(axis=0), [corner(11) + CAP, corner(10) + CAP, corner(9) + CAP], atol=1e-6)
+
+
+def test_plus_infinity_is_inside():
+    from implicit_studio.engine.meshing import extract_mesh
+
+    values = np.full((17, 17, 17), -1.0)
+    values[6:11, 6:11, 6:11] = np.inf               # inside, at threshold + the spread of the finite values
     v, f = extract_mesh(values, 0.0, 1.1)
     mesh = trimesh.Trimesh(v, f)
     assert mesh.is_watertight and mesh.volume > 0
-    assert v[:, 0].max() == pytest.approx(0.2, abs=1.1 / 32) and v[:, 0].min() == pytest.approx(-0.3, abs=1.1 / 32)
-    block = np.full((17, 17, 17), -1.0)
-    block[6:11, 6:11, 6:11] = np.inf
-    v, f = extract_mesh(block, 0.0, 1.1)
-    mesh = trimesh.Trimesh(v, f)
-    assert mesh.is_watertight and mesh.volume > 0
-    np.testing.assert_allclose(mesh.bounds, [[-0.55 + 5.5 * 1.1 / 16] * 3, [-0.55 + 10.5 * 1.1 / 16] * 3], atol=0.02)
-    v, f = extract_mesh(np.full((9, 9, 9), np.nan), 0.0, 1.1)
-    assert len(v) == 0 and len(f) == 0
+    np.testing.assert_allclose(mesh.bounds, [[corner(5.5)] * 3, [corner(10.5)] * 3], atol=1e-6)
 
 
-def test_surface_at_the_box_faces_is_closed_just_outside():
-    """A field inside everywhere meshes as the box itself, its caps within 1 % of a voxel outside it."""
+def test_meshes_have_the_documented_types_even_when_empty():
     from implicit_studio.engine.meshing import extract_mesh
 
-    v, f = extract_mesh(np.ones((9, 9, 9)), 0.0, 1.1)
-    mesh = trimesh.Trimesh(v, f)
-    assert mesh.is_watertight
-    voxel = 1.1 / 8
-    assert np.all(np.abs(v) <= 0.55 + 0.01 * voxel) and np.all(np.abs(v).max(axis=0) >= 0.55)
-    assert mesh.volume == pytest.approx(1.1**3, rel=0.01)
+    x, y, z = grid(17)
+    for values in (0.35 - np.sqrt(x**2 + y**2 + z**2), np.full((17, 17, 17), -1.0), np.full((9, 9, 9), np.nan)):
+        v, f = extract_mesh(values, 0.0, 1.1)
+        assert v.dtype == np.float32 and f.dtype == np.int64 and v.shape[1:] == (3,) and f.shape[1:] == (3,)
+    v, f = marching_cubes_in_slabs(np.full((9, 9, 9), -1.0), 0.0, 50)
+    assert v.shape == (0, 3) and f.shape == (0, 3) and f.dtype == np.int64
+
+
+@pytest.mark.parametrize("shape", [(35, 35, 35), (35, 20, 27), (40, 2, 2)])
+def test_slabs_are_the_thickest_within_the_cell_budget(monkeypatch, shape):
+    """Each marching-cubes call gets as many layers as fit in ``slab_cells`` cells (one layer at least); the
+    slabs cover the grid once, sharing one layer of corners with their neighbours; the mesh is the single call's."""
+    calls = []
+    real = mcubes.marching_cubes
+
+    def recorded(values, threshold):
+        calls.append(values.shape)
+        return real(values, threshold)
+
+    monkeypatch.setattr(mcubes, "marching_cubes", recorded)
+    axes = [np.linspace(-0.55, 0.55, n) for n in shape]
+    x, y, z = np.meshgrid(*axes, indexing="ij")
+    values = 0.35 - np.sqrt(x**2 + y**2 + z**2)
+    values[[0, -1]] = -1.0
+    cross = (shape[1] - 1) * (shape[2] - 1)
+    ref_v, ref_f = real(values, 0.0)
+    for slab_cells in (20, 1000, 3366, 5000, 12716, 38148, 39304, 10**6):
+        calls.clear()
+        v, f = marching_cubes_in_slabs(values, 0.0, slab_cells)
+        thick = [call[0] - 1 for call in calls]
+        assert all(call[1:] == shape[1:] for call in calls), calls
+        assert sum(thick) == shape[0] - 1, (slab_cells, thick)
+        assert all(t * cross <= max(slab_cells, cross) for t in thick), (slab_cells, thick)
+        assert all((t + 1) * cross > slab_cells for t in thick[:-1]), (slab_cells, thick)
+        assert len(f) == len(ref_f) and triangles(v, f) == triangles(ref_v, ref_f)
+
+
+def test_vertices_on_grid_corners_at_slab_borders_are_merged():
+    """Corner values exactly at the threshold put vertices on grid corners, also on the layers two slabs share.
+    The slabbed mesh has the single call's triangles; PyMCubes gives each edge ending at such a corner a vertex
+    of its own (27,876 vertices at 22,693 places here), and the slabs weld those on the shared layers."""
+    i, j, k = np.meshgrid(*(np.arange(24),) * 3, indexing="ij")
+    values = ((i + 2 * j + 3 * k) % 5 - 2).astype(np.float64)      # -2..2, a fifth of the corners exactly 0
+    values = np.pad(values, 1, constant_values=-10.0)
+    ref_v, ref_f = mcubes.marching_cubes(values, 0.0)
+    places = np.unique(np.round(ref_v, 8), axis=0)
+    for slab_cells in (25 * 25, 25 * 25 * 3):
+        v, f = marching_cubes_in_slabs(values, 0.0, slab_cells)
+        assert len(f) == len(ref_f) and triangles(v, f) == triangles(ref_v, ref_f)
+        assert np.array_equal(np.unique(np.round(v, 8), axis=0), places)
+        assert len(places) <= len(v) <= len(ref_v)
+    v, _ = marching_cubes_in_slabs(values, 0.0, 25 * 25)    # every layer shared: every copy welded
+    assert len(v) == len(places)

@@ -314,6 +314,43 @@ def test_inside_batches_agree(query_points):
 
 def test_inside_empty_mesh_holds_nothing(query_points):
     assert not inside_mesh(trimesh.Trimesh(), query_points).any()
+    assert not inside_mesh(trimesh.creation.box(), np.zeros((0, 3))).any()
+
+
+def test_inside_a_single_point_and_any_number_types():
+    """One query point is a query like any other; float32 corners, int32 faces and float32 points (a mesh
+    as the engine makes it) give the float64 answer (libigl itself takes float64 and int64 only)."""
+    from implicit_studio.evaluate.inside import points_inside, winding_numbers
+
+    box = trimesh.creation.box(extents=(0.5, 0.5, 0.5))
+    assert inside_mesh(box, np.zeros((1, 3))).tolist() == [True]
+    points = np.array([[0.0, 0.0, 0.0], [0.1, 0.2, -0.1], [0.4, 0.0, 0.0]])
+    expected = winding_numbers(box.vertices, box.faces, points)
+    np.testing.assert_allclose(expected, [1.0, 1.0, 0.0], atol=1e-5)
+    narrow = winding_numbers(box.vertices.astype(np.float32), box.faces.astype(np.int32), points.astype(np.float32))
+    np.testing.assert_allclose(narrow, expected, atol=1e-6)
+    assert points_inside(box.vertices.astype(np.float32), box.faces.astype(np.int32),
+                         points.astype(np.float32)).tolist() == [True, True, False]
+
+
+def test_inside_queries_libigl_in_batches(monkeypatch, query_points):
+    """``batch_size`` bounds the points of one libigl call (and so its memory), through every entry point."""
+    from implicit_studio.evaluate import inside
+
+    sizes = []
+    real = inside.igl.fast_winding_number
+
+    def counted(vertices, faces, points):
+        sizes.append(len(points))
+        return real(vertices, faces, points)
+
+    monkeypatch.setattr(inside.igl, "fast_winding_number", counted)
+    mesh = trimesh.creation.icosphere(subdivisions=2, radius=0.4)
+    inside.inside_mesh(mesh, query_points[:10_000], batch_size=3_000)
+    assert sizes == [3_000, 3_000, 3_000, 1_000]
+    sizes.clear()
+    inside.points_inside(mesh.vertices, mesh.faces, query_points[:5_000], batch_size=4_000)
+    assert sizes == [4_000, 1_000]
 
 
 # --- files and formatting --------------------------------------------------------------
