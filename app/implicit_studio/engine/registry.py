@@ -28,6 +28,8 @@ class ModelSpec:
     threshold : default iso-level as a probability for occupancy models, a distance for SDF models
     refine_seconds : default test-time refinement budget for point inputs (0: none): about twice the
         time its refinement steps (``engine.fitting.refine.DEFAULTS``) took on 2 busy CPU cores
+    metric : True for the scene model: the input keeps its size in metres and is reconstructed
+        crop by crop (``engine.scene_frame``, ``engine.tiling``) instead of being squeezed into one box
     """
 
     name: str
@@ -40,6 +42,7 @@ class ModelSpec:
     cpu: Any
     paper: Any
     refine_seconds: float = 0.0
+    metric: bool = False
 
     def config(self, size: str = "cpu"):
         """A fresh copy of the "cpu" or "paper" config."""
@@ -81,6 +84,15 @@ MODELS: dict[str, ModelSpec] = {
             ConvONetConfig("grid", reso=32, unet_depth=3, unet_filters=16),
             ConvONetConfig("grid", reso=32, unet_depth=3, unet_filters=32),
             refine_seconds=3.0,
+        ),
+        ModelSpec(
+            "convonet-scene", "Convolutional ONet (scenes, metric)", "convonet", "points", True,
+            OCCUPANCY_THRESHOLD,
+            "The 3D-grid ConvONet trained on crops of synthetic rooms at a fixed scale in metres; "
+            "reconstructs a room scan of any extent with a sliding window, tile by tile.",
+            ConvONetConfig("grid", reso=32, unet_depth=3, unet_filters=16, n_input_points=4096),
+            ConvONetConfig("grid", reso=64, unet_depth=4, unet_filters=32, n_input_points=4096),
+            metric=True,
         ),
         ModelSpec(
             "siren", "SIREN (fitted to your points)", "siren", "points", False, SDF_LEVEL,
