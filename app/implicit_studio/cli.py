@@ -29,7 +29,7 @@ def _add_parameter(parser: argparse.ArgumentParser, param, kind: type) -> None:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
-    from .engine.events import Finished, FitProgress, LevelMesh
+    from .engine.events import Finished, FitProgress, LevelMesh, TileMesh
     from .engine.session import ReconstructionSession, Settings
     from .io.files import check_output, load_input, write_mesh
     from .io.orientation import parse_up, reorient
@@ -37,7 +37,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     out = Path(args.out)
     settings = Settings(model=args.model, checkpoint=args.checkpoint, resolution0=args.resolution0,
                         levels=args.levels, threshold=args.threshold, device=args.device,
-                        seconds=args.seconds, refine=args.refine, seed=args.seed)
+                        seconds=args.seconds, refine=args.refine, seed=args.seed, units=args.units,
+                        voxel=args.voxel)
     settings.validate()
     check_output(out)
     up = parse_up(args.up)
@@ -47,6 +48,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     if up != "+y":
         log.info("turned so that the file's %s axis is up; the mesh is written in the file's axes", up)
     session = ReconstructionSession(data, settings)
+    for notice in session.data.notices[len(data.notices):]:
+        log.info("%s", notice)
     final = None
     stats: dict = {}
     for event in session.run():
@@ -54,6 +57,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
             log.info("level %d (%d^3): %d faces, %d evaluations, %.2f s", event.level, event.resolution,
                      len(event.faces), event.evaluations, event.seconds)
             final = event
+        elif isinstance(event, TileMesh) and not args.quiet and (event.done == 1 or event.done % 10 == 0):
+            log.info("tile %d of at most %d meshed at %.2f s", event.done, event.total, event.seconds)
         elif isinstance(event, FitProgress) and not args.quiet and event.step % 50 == 0:
             log.info("%s step %d  loss %.4f  %.1f steps/s", event.stage, event.step, event.total, event.steps_per_s)
         elif isinstance(event, Finished):
@@ -63,7 +68,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
 
         reason = stats.get("empty", f"{settings.model} found no surface")
         raise InputError(f"{args.input}: {reason}")
-    write_mesh(out, data.normalization.to_user(final.vertices), final.faces)
+    write_mesh(out, session.data.normalization.to_user(final.vertices), final.faces)
     stats.update(out=str(out), faces=len(final.faces), vertices=len(final.vertices),
                  first_mesh_s=stats["levels"][0]["t_s"], final_mesh_s=stats["levels"][-1]["t_s"],
                  evaluations=stats["levels"][-1]["evaluations"])
@@ -136,6 +141,8 @@ def build_parser(argv: list[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stats-json", help="write timings and counts to this JSON file")
     p.add_argument("--up", default="+y", help=UP_HELP)
+    p.add_argument("--units", default="m", help="scene model: the file's units, m, cm or mm (default m)")
+    _add_parameter(p, PARAMETERS["voxel"], float)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_reconstruct)
 

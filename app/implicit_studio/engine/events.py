@@ -56,6 +56,19 @@ class LevelMesh:
 
 
 @dataclass
+class TileMesh:
+    """The scene model meshed one more tile of the scene: its part of the surface, vertices (V, 3)
+    float32 in the session's frame (metres), faces (F, 3) int64; ``done`` of ``total`` tiles so far."""
+
+    tile: tuple[int, int, int]
+    done: int
+    total: int
+    vertices: np.ndarray
+    faces: np.ndarray
+    seconds: float
+
+
+@dataclass
 class Finished:
     """The run ended; ``stats`` is the JSON-ready summary, ``cancelled`` if it was stopped early."""
 
@@ -63,4 +76,4 @@ class Finished:
     cancelled: bool = False
 
 
-Event = Started | Encoded | FitProgress | LevelMesh | Finished
+Event = Started | Encoded | FitProgress | LevelMesh | TileMesh | Finished

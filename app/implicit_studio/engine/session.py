@@ -26,7 +26,7 @@ from .meshing.mise import dense_grid, is_cancelled, mise
 from .settings import Settings, threshold_parameter
 from .device import select_device
 from ..errors import InputError, ModelUnavailable
-from .events import Encoded, Event, Finished, FitProgress, LevelMesh, Started
+from .events import Encoded, Event, Finished, FitProgress, LevelMesh, Started, TileMesh
 from .registry import ModelSpec, default_checkpoint
 
 log = logging.getLogger(__name__)
@@ -91,6 +91,10 @@ class ReconstructionSession:
             want = "an image" if self.spec.input_kind == "image" else "a point cloud or mesh"
             raise InputError(f"{self.spec.name} needs {want} as input, but {data.source} is "
                              f"{'an image' if data.kind == 'image' else 'a point cloud'}")
+        if self.spec.metric:
+            from ..io.units import in_metres
+
+            data = in_metres(data, settings.units)
         self.data = data
         self.settings = settings
         self.store = store or ModelStore()
@@ -145,7 +149,9 @@ class ReconstructionSession:
                        "checkpoint": str(self.checkpoint) if self.checkpoint else None,
                        "settings": asdict(self.settings), "levels": []}
         yield Started(self.spec.name, str(self.device), stats["checkpoint"], self.data.summary())
-        if self.spec.learned:
+        if self.spec.metric:
+            yield from self._scene(t0, stats)
+        elif self.spec.learned:
             self._prepare_learned()
             stats["encode_s"] = time.perf_counter() - t0
             yield Encoded(stats["encode_s"])
@@ -157,6 +163,42 @@ class ReconstructionSession:
             yield from self._fit(t0, stats)
         stats["total_s"] = time.perf_counter() - t0
         yield Finished(stats, cancelled=self.cancelled)
+
+    def _scene(self, t0: float, stats: dict) -> Iterator[Event]:
+        """The scene model: tiles stream as they are meshed, then the welded scene is the final mesh."""
+        from .checkpoints import tuned_threshold
+        from .tiling import SceneTiler, weld
+
+        model, card = self.store.get(self.checkpoint, self.spec.name, self.device)
+        self.threshold = tuned_threshold(card) if self.settings.threshold is None else self.settings.threshold
+        self.iso = logit(self.threshold)
+        tiler = SceneTiler(model, self.data.points, self.settings.voxel, self.iso, self.device,
+                           seed=self.settings.seed, batch_size=self.settings.batch_points)
+        plan = tiler.plan
+        stats["scene"] = {"voxel_m": plan.voxel, "tile_m": plan.core, "tiles": list(plan.shape),
+                          "occupied_tiles": tiler.tile_count, "plan_s": time.perf_counter() - t0}
+        stats["encode_s"] = 0.0
+        yield Encoded(stats["scene"]["plan_s"])
+        parts = []
+        for meshed in tiler.run(self._cancel):
+            parts.append((meshed.vertices, meshed.faces))
+            now = time.perf_counter() - t0
+            stats["scene"].setdefault("first_tile_s", now)
+            yield TileMesh(meshed.tile, len(parts), tiler.tile_count, meshed.vertices.astype(np.float32),
+                           meshed.faces, now)
+        stats["scene"]["meshed_tiles"] = len(parts)
+        if self.cancelled:
+            return
+        vertices, faces = weld(parts, plan.voxel)
+        now = time.perf_counter() - t0
+        stats["levels"].append({"level": 0, "resolution": plan.cells * max(plan.shape), "t_s": now,
+                                "evaluations": tiler.evaluations, "new_evaluations": tiler.evaluations,
+                                "field_s": None, "marching_s": None, "vertices": len(vertices),
+                                "faces": len(faces), "floaters_removed": 0})
+        if len(faces) == 0:
+            stats["empty"] = f"{self.spec.name} found no surface in this scene at threshold {self.threshold:g}"
+        yield LevelMesh(0, 0, plan.cells * max(plan.shape), vertices.astype(np.float32), faces,
+                        tiler.evaluations, now, final=True)
 
     def _prepare_learned(self) -> None:
         from .checkpoints import tuned_threshold

@@ -48,6 +48,8 @@ PARAMETERS: dict[str, Parameter] = {p.name: p for p in [
     Parameter("seconds", 20.0, 0.1, 600.0, "s", "fitting time for SIREN and the ReLU MLP", decimals=1),
     Parameter("refine", None, 0.0, 600.0, "s", "test-time refinement of a learned model's features to "
               "this input, after the prior's meshes (0: off; default: the model's measured budget)", decimals=1),
+    Parameter("voxel", 0.02, 0.005, 0.1, "m", "scene model: the lattice step its meshes are made on",
+              step=0.005, decimals=3),
     Parameter("mesh_every", 2.0, 0.1, math.inf, "s", "seconds of fitting between intermediate meshes", decimals=1),
 ]}
 # the threshold's meaning depends on the model: a probability, or a signed distance in the unit box
@@ -73,6 +75,8 @@ class Settings:
     refine : seconds of test-time refinement for learned point models (None: the model's default, 0: off)
     mesh_every : seconds between intermediate meshes while fitting
     n_input_points : points fed to a learned encoder (default: the model's training count)
+    units : what the input's coordinates are in, for the scene model: "m", "cm" or "mm"
+    voxel : the scene model's lattice step in metres
     """
 
     model: str = DEFAULT_MODELS[0]
@@ -87,6 +91,8 @@ class Settings:
     n_input_points: int | None = None
     seed: int = 0
     batch_points: int = 16384
+    units: str = "m"
+    voxel: float = PARAMETERS["voxel"].default
 
     def validate(self):
         """Check the settings (and a learned model's checkpoint) without loading anything heavy;
@@ -95,8 +101,12 @@ class Settings:
         from .session import resolve_checkpoint
 
         spec = get_spec(self.model)
-        for name in ("resolution0", "levels", "seconds", "mesh_every"):
+        for name in ("resolution0", "levels", "seconds", "mesh_every", "voxel"):
             PARAMETERS[name].check(getattr(self, name))
+        if spec.metric:
+            from ..io.units import parse_units
+
+            parse_units(self.units)
         if self.resolution0 * 2 ** self.levels > MAX_FINE_RESOLUTION:
             raise InputError(f"resolution0 * 2**levels must be at most {MAX_FINE_RESOLUTION}, "
                              f"not {self.resolution0 * 2 ** self.levels}")

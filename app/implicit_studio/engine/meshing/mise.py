@@ -151,6 +151,24 @@ def mise(
     coarse : (resolution0 + 1,)*3 values of the first grid when already known (an earlier
         level 0's ``grid`` of the same field): level 0 then evaluates nothing
     """
+    for level, res, values, total, new, seconds in mise_grids(field, resolution0, levels, threshold, box,
+                                                             batch_size, cancel, coarse):
+        yield _level_mesh(level, res, values, threshold, box, total, new, seconds)
+
+
+def mise_grids(
+    field: Field,
+    resolution0: int = 32,
+    levels: int = 2,
+    threshold: float = 0.0,
+    box: float = BOX,
+    batch_size: int = 16384,
+    cancel: CancelFlag | None = None,
+    coarse: np.ndarray | None = None,
+) -> Iterator[tuple[int, int, np.ndarray, int, int, float]]:
+    """MISE's grids without meshes (arguments as ``mise``): after each level yield
+    (level, resolution, values (resolution + 1,)*3 float32 evaluated or interpolated, cumulative
+    evaluations, new evaluations, seconds spent on this level's field values)."""
     if resolution0 < 1 or levels < 0:
         raise ValueError("resolution0 must be >= 1 and levels >= 0")
     res = resolution0
@@ -166,7 +184,7 @@ def mise(
             return
         total = values.size
     evaluated = np.ones_like(values, dtype=bool)
-    yield _level_mesh(0, res, values, threshold, box, total, total, time.perf_counter() - t0)
+    yield 0, res, values, total, total, time.perf_counter() - t0
 
     for level in range(1, levels + 1):
         t0 = time.perf_counter()
@@ -183,7 +201,7 @@ def mise(
         values[new] = new_values
         evaluated = was_evaluated | new
         total += len(new_index)
-        yield _level_mesh(level, res, values, threshold, box, total, len(new_index), time.perf_counter() - t0)
+        yield level, res, values, total, len(new_index), time.perf_counter() - t0
 
 
 def _level_mesh(level, res, values, threshold, box, total, new, field_seconds) -> MiseLevel:

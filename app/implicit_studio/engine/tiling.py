@@ -1,0 +1,334 @@
+"""Sliding-window reconstruction of a scene of any extent with the metric scene model.
+
+The scene is cut into cubic *tiles* on a global lattice of step ``voxel`` metres; every tile
+has ``cells`` lattice steps per side (about ``CORE_M``). A tile is reconstructed from its *crop*
+(``engine.scene_frame``: the tile plus context on every side): the crop's points are encoded
+once and MISE evaluates the tile's lattice points. One field over the whole scene, without seams:
+
+- every lattice point belongs to exactly one tile, the one whose half-open cube
+  ``[i * cells, (i + 1) * cells)`` holds it, and its value is that tile's;
+- a tile is meshed from its own values and the lowest layers of its (up to 7) neighbours above
+  it, so two tiles put identical values on the layer they share and marching cubes makes the
+  same vertices there: the tile meshes meet edge to edge, and welding them gives one mesh;
+- the lattice's outermost layers are "outside", so the scene's mesh is closed.
+
+Tiles whose crop holds no input point are empty space ("outside") and cost nothing. Tiles are
+evaluated in reversed Morton order from the far corner, so the first tile can be meshed as soon
+as it is evaluated and the others follow in compact blocks; up to ``workers`` tiles are
+evaluated at once, each on its own thread. Memory stays bounded by the tiles in flight, the
+pending tiles' grids and the lowest layers kept for neighbours, not by the scene's extent
+(plus the output mesh).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import math
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from .meshing.marching import marching_cubes_in_slabs
+from .meshing.mise import is_cancelled, mise_grids
+from ..errors import InputError
+from .scene_frame import CORE_M, CROP_HALF_M, UNIT_M, in_crop, to_box
+
+OUTSIDE_MARGIN = 10.0          # empty space: this far below the iso-level (a logit)
+MAX_CROP_POINTS = 50_000       # points a tile's encoder gets at most (a random subset beyond)
+MAX_TILES = 20_000             # tiles with points a scene may need (a 60 x 60 m floor of rooms needs ~10,000)
+OFFSETS = [(dx, dy, dz) for dx in (0, 1) for dy in (0, 1) for dz in (0, 1)]
+
+
+@dataclass(frozen=True)
+class TilePlan:
+    """The tiles of a scene.
+
+    origin : (3,) float64 metres of lattice point (0, 0, 0)
+    voxel : lattice step in metres
+    cells : lattice steps per tile side; a tile's core is ``cells * voxel`` metres on a side
+    shape : tiles along x, y, z
+    resolution0, levels : MISE inside a tile (``resolution0 * 2**levels == cells``)
+    """
+
+    origin: np.ndarray
+    voxel: float
+    cells: int
+    shape: tuple[int, int, int]
+    resolution0: int
+    levels: int
+
+    @property
+    def core(self) -> float:
+        return self.cells * self.voxel
+
+    def centre(self, tile: tuple[int, int, int]) -> np.ndarray:
+        """(3,) metres: the centre of ``tile``'s core (and of its crop)."""
+        return self.origin + (np.asarray(tile, dtype=np.float64) + 0.5) * self.core
+
+
+def morton(tile: tuple[int, int, int]) -> int:
+    """Interleaved bits of a tile index (x lowest): tiles of a 2^k block are consecutive."""
+    code = 0
+    for bit in range(21):
+        for axis, value in enumerate(tile):
+            code |= ((value >> bit) & 1) << (3 * bit + axis)
+    return code
+
+
+def tile_cells(voxel: float) -> tuple[int, int, int]:
+    """(cells, resolution0, levels) of a tile for a lattice step of ``voxel`` metres: about
+    ``CORE_M / voxel`` cells, split as one MISE level over a half-resolution first grid."""
+    cells = max(2, int(round(CORE_M / voxel / 2)) * 2)
+    if cells >= 16:
+        return cells, cells // 2, 1
+    return cells, cells, 0
+
+
+def plan_tiles(points: np.ndarray, voxel: float) -> TilePlan:
+    """Tiles covering ``points`` (N, 3) metres with two lattice steps of margin, centred on them."""
+    cells, resolution0, levels = tile_cells(voxel)
+    core = cells * voxel
+    lo, hi = points.min(axis=0).astype(np.float64), points.max(axis=0).astype(np.float64)
+    shape = tuple(int(max(1, math.ceil((h - l + 4 * voxel) / core))) for l, h in zip(lo, hi))
+    origin = (lo + hi) / 2.0 - np.asarray(shape) * core / 2.0
+    return TilePlan(origin, float(voxel), cells, shape, resolution0, levels)
+
+
+@dataclass
+class TileMeshed:
+    """One tile's part of the scene mesh: vertices (V, 3) float64 metres, faces (F, 3) int64;
+    ``seconds`` since the run started."""
+
+    tile: tuple[int, int, int]
+    vertices: np.ndarray
+    faces: np.ndarray
+    seconds: float
+
+
+class CropIndex:
+    """The scene's points binned by tile, to gather a crop's points without scanning them all.
+
+    points : (N, 3) metres. A crop reaches less than one tile beyond its own (``CROP_HALF_M <
+    core``), so its points lie in the 3 x 3 x 3 tiles around it.
+    """
+
+    def __init__(self, points: np.ndarray, plan: TilePlan):
+        self.plan = plan
+        home = self._home(points)
+        flat = np.ravel_multi_index(home.T, plan.shape)
+        order = np.argsort(flat, kind="stable")
+        self.points, self.flat = points[order], flat[order]
+
+    def _home(self, points: np.ndarray) -> np.ndarray:
+        idx = np.floor((points - self.plan.origin) / self.plan.core).astype(np.int64)
+        return np.clip(idx, 0, np.asarray(self.plan.shape) - 1)
+
+    def occupied(self) -> set[tuple[int, int, int]]:
+        """Tiles whose crop holds at least one point."""
+        plan = self.plan
+        rel = (self.points - plan.origin) / plan.core - 0.5          # tile centres at integers
+        half = CROP_HALF_M / plan.core
+        lo = np.clip(np.floor(rel), 0, np.asarray(plan.shape) - 1).astype(np.int64)
+        tiles = []
+        for off in OFFSETS:
+            tile = np.minimum(lo + np.asarray(off), np.asarray(plan.shape) - 1)
+            inside = np.all(np.abs(rel - tile) < half, axis=1)
+            tiles.append(np.unique(tile[inside], axis=0))
+        return set(map(tuple, np.unique(np.concatenate(tiles), axis=0).tolist()))
+
+    def crop(self, tile: tuple[int, int, int]) -> np.ndarray:
+        """The points (M, 3) metres strictly inside ``tile``'s crop."""
+        near = [np.ravel_multi_index(n, self.plan.shape) for n in _neighbourhood(tile, self.plan.shape)]
+        parts = [self.points[np.searchsorted(self.flat, f):np.searchsorted(self.flat, f, side="right")] for f in near]
+        pts = np.concatenate(parts) if parts else np.zeros((0, 3))
+        return pts[in_crop(pts, self.plan.centre(tile))]
+
+
+def _neighbourhood(tile, shape) -> list[tuple[int, int, int]]:
+    """``tile`` and the tiles around it (3 x 3 x 3, clipped to ``shape``)."""
+    ranges = [range(max(0, t - 1), min(s, t + 2)) for t, s in zip(tile, shape)]
+    return [(i, j, k) for i in ranges[0] for j in ranges[1] for k in ranges[2]]
+
+
+def crop_inputs(index: CropIndex, tile: tuple[int, int, int], seed: int) -> np.ndarray:
+    """``tile``'s crop points in its box units (M, 3) float32 (at most ``MAX_CROP_POINTS``,
+    a random subset beyond)."""
+    inside = index.crop(tile)
+    if len(inside) > MAX_CROP_POINTS:
+        rng = np.random.default_rng(seed)
+        inside = inside[rng.choice(len(inside), MAX_CROP_POINTS, replace=False)]
+    return to_box(inside, index.plan.centre(tile))
+
+
+def tile_values(model: torch.nn.Module, crop: np.ndarray, plan: TilePlan, iso: float, device: torch.device,
+                cancel=None, batch_size: int = 16384) -> tuple[np.ndarray, int] | None:
+    """The field at a tile's lattice points: ((cells + 1,)*3 float32 logits, evaluations), or None
+    when cancelled. ``crop`` (M, 3) box units: the crop's input points."""
+    with torch.inference_mode():
+        code = model.encode(torch.from_numpy(np.ascontiguousarray(crop, dtype=np.float32))[None].to(device))
+
+    @torch.inference_mode()
+    def field(points: np.ndarray) -> np.ndarray:
+        pts = torch.from_numpy(np.ascontiguousarray(points, dtype=np.float32))[None].to(device)
+        return model.decode(pts, code)[0].float().cpu().numpy()
+
+    last = None
+    for last in mise_grids(field, plan.resolution0, plan.levels, iso, plan.core / UNIT_M, batch_size, cancel):
+        pass
+    if last is None or last[0] != plan.levels:
+        return None
+    return last[2], last[3]
+
+
+class SceneTiler:
+    """Reconstruct a scene tile by tile: ``run()`` yields one ``TileMeshed`` per tile with a surface.
+
+    model : the scene model (``encode`` / ``decode`` in a crop's box units, logits)
+    points : (N, 3) metres, the scene's input cloud
+    iso : the logit the surface is meshed at
+    """
+
+    def __init__(self, model: torch.nn.Module, points: np.ndarray, voxel: float, iso: float,
+                 device: torch.device, workers: int = 2, seed: int = 0, batch_size: int = 16384):
+        self.model, self.iso, self.device = model, iso, device
+        points = np.asarray(points, dtype=np.float64)
+        self.plan = plan_tiles(points, voxel)
+        self.index = CropIndex(points, self.plan)
+        self.occupied = self.index.occupied()
+        if len(self.occupied) > MAX_TILES:
+            extent = " x ".join(f"{s * self.plan.core:,.0f}" for s in self.plan.shape)
+            raise InputError(f"the scene ({extent} m) needs {len(self.occupied):,} tiles of {self.plan.core:.2f} m, "
+                             f"more than {MAX_TILES:,}: if the file is not in metres, give its units "
+                             "(--units cm or mm)")
+        self.workers, self.seed, self.batch_size = max(1, workers), seed, batch_size
+        self.outside = iso - OUTSIDE_MARGIN
+        self._grids: dict[tuple, np.ndarray] = {}      # evaluated tiles not yet meshed: full grids
+        self._layers: dict[tuple, tuple] = {}          # their lowest x, y, z layers, kept for the tiles below
+        self._users: dict[tuple, int] = {}             # occupied tiles below still to be meshed with them
+        self._done: set[tuple] = set()                 # evaluated tiles
+        self.evaluations = 0
+
+    @property
+    def tile_count(self) -> int:
+        """Tiles with input points in their crop: the ones evaluated and meshed."""
+        return len(self.occupied)
+
+    def _inside(self, tile) -> bool:
+        return all(0 <= t < s for t, s in zip(tile, self.plan.shape))
+
+    def _shifted(self, tile, sign: int) -> list[tuple]:
+        """The occupied tiles ``tile + sign * offset`` for the 7 non-zero offsets in {0, 1}^3."""
+        moved = (tuple(t + sign * d for t, d in zip(tile, off)) for off in OFFSETS[1:])
+        return [n for n in moved if self._inside(n) and n in self.occupied]
+
+    def run(self, cancel=None) -> Iterator[TileMeshed]:
+        """Evaluate and mesh every occupied tile; stops between field batches when ``cancel`` says so."""
+        t0 = time.perf_counter()
+        order = sorted(self.occupied, key=morton, reverse=True)      # the far corner first
+        threads = torch.get_num_threads()
+        if self.workers > 1:
+            torch.set_num_threads(1)       # two tiles on two cores, not two tiles fighting over both
+        try:
+            with concurrent.futures.ThreadPoolExecutor(self.workers) as pool:
+                running: dict = {}
+                todo = iter(order)
+                waiting: list[tuple] = []   # evaluated tiles whose occupied neighbours above are not all evaluated
+                while True:
+                    while len(running) < self.workers and not is_cancelled(cancel):
+                        tile = next(todo, None)
+                        if tile is None:
+                            break
+                        crop = crop_inputs(self.index, tile, self.seed)
+                        running[pool.submit(self._evaluate, crop, cancel)] = tile
+                    if not running:
+                        return
+                    done, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+                    for future in done:
+                        tile = running.pop(future)
+                        result = future.result()
+                        if result is None or is_cancelled(cancel):
+                            continue
+                        self._store(tile, result)
+                        waiting.append(tile)
+                    if is_cancelled(cancel):
+                        continue          # let the running tiles stop at their next batch, then end
+                    yield from self._mesh_ready(waiting, t0)
+        finally:
+            torch.set_num_threads(threads)
+
+    def _evaluate(self, crop: np.ndarray, cancel):
+        return tile_values(self.model, crop, self.plan, self.iso, self.device, cancel, self.batch_size)
+
+    def _store(self, tile, result) -> None:
+        grid, evaluations = result
+        self.evaluations += evaluations
+        for axis in range(3):          # the lattice's lowest layers are outside: the mesh is closed
+            if tile[axis] == 0:
+                grid[tuple(0 if a == axis else slice(None) for a in range(3))] = self.outside
+        self._grids[tile] = grid
+        self._layers[tile] = (grid[0].copy(), grid[:, 0].copy(), grid[:, :, 0].copy())
+        self._users[tile] = len(self._shifted(tile, -1))
+        self._done.add(tile)
+
+    def _mesh_ready(self, waiting: list[tuple], t0: float) -> Iterator[TileMeshed]:
+        """Mesh (and forget) the waiting tiles whose occupied neighbours above are all evaluated."""
+        for tile in list(waiting):
+            if all(n in self._done for n in self._shifted(tile, +1)):
+                waiting.remove(tile)
+                meshed = self._mesh(tile, t0)
+                if meshed is not None:
+                    yield meshed
+
+    def _mesh(self, tile, t0: float) -> TileMeshed | None:
+        c = self.plan.cells
+        block = np.full((c + 1,) * 3, self.outside, dtype=np.float32)
+        block[:c, :c, :c] = self._grids.pop(tile)[:c, :c, :c]
+        for off in OFFSETS[1:]:
+            above = tuple(t + d for t, d in zip(tile, off))
+            if above in self._layers:
+                block[tuple(c if d else slice(0, c) for d in off)] = self._lowest(above, off)
+        for above in self._shifted(tile, +1):
+            self._users[above] -= 1
+            self._forget(above)
+        self._forget(tile)
+        if not (block > self.iso).any():
+            return None
+        verts, faces = marching_cubes_in_slabs(block, self.iso)
+        if len(faces) == 0:
+            return None
+        vertices = self.plan.origin + (verts + np.asarray(tile) * c) * self.plan.voxel
+        return TileMeshed(tile, vertices, np.asarray(faces, dtype=np.int64), time.perf_counter() - t0)
+
+    def _lowest(self, tile, off) -> np.ndarray:
+        """The values of ``tile``'s lowest layers that the tile below it by ``off`` needs."""
+        c = self.plan.cells
+        first = off.index(1)
+        rest = [d for axis, d in enumerate(off) if axis != first]
+        return self._layers[tile][first][tuple(0 if d else slice(0, c) for d in rest)]
+
+    def _forget(self, tile) -> None:
+        """Drop ``tile``'s lowest layers once it and every occupied tile below it are meshed."""
+        if tile in self._users and self._users[tile] <= 0 and tile not in self._grids:
+            del self._users[tile]
+            del self._layers[tile]
+
+
+def weld(parts: list[tuple[np.ndarray, np.ndarray]], voxel: float) -> tuple[np.ndarray, np.ndarray]:
+    """Join tile meshes [(vertices (V, 3) metres, faces (F, 3))] into one mesh, merging the copies
+    of a vertex that neighbouring tiles both made on their shared layer (equal up to rounding:
+    keyed on a millionth of a lattice step). Returns vertices (V, 3) float64, faces (F, 3) int64."""
+    if not parts:
+        return np.zeros((0, 3)), np.zeros((0, 3), np.int64)
+    offsets = np.cumsum([0] + [len(v) for v, _ in parts[:-1]])
+    vertices = np.concatenate([v for v, _ in parts])
+    faces = np.concatenate([f + o for (_, f), o in zip(parts, offsets)])
+    keys = np.round(vertices / voxel * 1e6).astype(np.int64)
+    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return vertices[first[order]], rank[inverse.ravel()][faces]
+

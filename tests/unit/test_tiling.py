@@ -1,0 +1,221 @@
+"""The scene model's sliding window: tiles, crops, seams, cancellation, units."""
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import trimesh
+
+from implicit_studio.engine.scene_frame import CROP_HALF_M, UNIT_M, in_crop, to_box, to_metres
+from implicit_studio.engine.tiling import OFFSETS, CropIndex, SceneTiler, morton, plan_tiles, tile_cells, weld
+from implicit_studio.errors import InputError
+
+
+class NearestPointModel(torch.nn.Module):
+    """A stand-in scene model: inside within ``shell`` box units of the crop's input points, plus a
+    per-crop ``bias`` (the crop's mean x), so that neighbouring tiles disagree near their borders
+    as a real model's crops do."""
+
+    def __init__(self, shell: float = 0.05, bias: float = 0.0):
+        super().__init__()
+        self.shell, self.bias = shell, bias
+
+    def encode(self, inputs):
+        return inputs[0]
+
+    def decode(self, points, code):
+        dist = torch.cdist(points[0], code).min(dim=1).values
+        return (40.0 * (self.shell - dist) + self.bias * code[:, 0].mean())[None]
+
+
+def box_room(rng, size=(2.6, 1.4, 1.9), n=12_000):
+    """Points (N, 3) on the six faces of an axis-aligned box from the origin to ``size`` metres."""
+    size = np.asarray(size)
+    pts = rng.random((n, 3)) * size
+    face = rng.integers(0, 6, n)
+    pts[np.arange(n), face // 2] = np.where(face % 2 == 0, 0.0, size[face // 2])
+    return pts
+
+
+def edges_shared_twice(faces):
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    _, counts = np.unique(edges, axis=0, return_counts=True)
+    return bool(np.all(counts == 2))
+
+
+def run_tiler(points, model, voxel=0.05, **kw):
+    tiler = SceneTiler(model, points, voxel, 0.0, torch.device("cpu"), **kw)
+    parts = list(tiler.run())
+    vertices, faces = weld([(p.vertices, p.faces) for p in parts], voxel)
+    return tiler, parts, vertices, faces
+
+
+def test_crop_frame_round_trip_and_bounds():
+    rng = np.random.default_rng(0)
+    centre = np.array([3.0, 1.2, -2.0])
+    pts = centre + rng.uniform(-1.0, 1.0, (2000, 3))
+    inside = in_crop(pts, centre)
+    box = to_box(pts[inside], centre)
+    assert np.abs(box).max() < 0.55 and np.allclose(to_metres(box, centre), pts[inside], atol=1e-5)
+    assert np.array_equal(inside, np.all(np.abs(pts - centre) < 0.55 * UNIT_M, axis=1))
+
+
+def test_plan_covers_the_points_with_a_margin():
+    rng = np.random.default_rng(1)
+    pts = box_room(rng, (3.3, 1.1, 2.2))
+    plan = plan_tiles(pts, 0.02)
+    cells, r0, levels = tile_cells(0.02)
+    assert (plan.cells, plan.resolution0, plan.levels) == (cells, r0, levels) and r0 * 2 ** levels == cells
+    assert plan.core == pytest.approx(1.0)
+    lo, hi = plan.origin, plan.origin + np.asarray(plan.shape) * plan.core
+    assert np.all(pts.min(0) - lo >= 2 * plan.voxel - 1e-9) and np.all(hi - pts.max(0) >= 2 * plan.voxel - 1e-9)
+
+
+def test_the_first_tile_evaluated_is_meshed_first_without_waiting():
+    """Morton codes grow with every coordinate, so the tile with the largest code has no neighbour
+    above it to wait for: it is meshed as soon as it is evaluated."""
+    rng = np.random.default_rng(7)
+    for tile in map(tuple, rng.integers(0, 50, (200, 3))):
+        assert all(morton(tuple(t + d for t, d in zip(tile, off))) > morton(tile) for off in OFFSETS[1:])
+    pts = box_room(rng, (2.3, 1.2, 2.1), 8000)
+    tiler = SceneTiler(NearestPointModel(), pts, 0.05, 0.0, torch.device("cpu"), workers=1)
+    first = next(iter(tiler.run()))
+    assert first.tile == max(tiler.occupied, key=morton)
+
+
+def test_occupied_tiles_and_crops_match_a_brute_force_scan():
+    rng = np.random.default_rng(2)
+    pts = np.concatenate([box_room(rng, (2.2, 1.3, 3.1), 4000), rng.uniform(-0.5, 3.5, (300, 3))])
+    plan = plan_tiles(pts, 0.04)
+    index = CropIndex(pts, plan)
+    brute = set()
+    for i in range(plan.shape[0]):
+        for j in range(plan.shape[1]):
+            for k in range(plan.shape[2]):
+                held = in_crop(pts, plan.centre((i, j, k)))
+                if held.any():
+                    brute.add((i, j, k))
+                    got = index.crop((i, j, k))
+                    assert sorted(map(tuple, got)) == sorted(map(tuple, pts[held]))
+    assert index.occupied() == brute
+    assert CROP_HALF_M < plan.core     # why a crop's points lie in the 3x3x3 tiles around it
+
+
+@pytest.mark.parametrize("bias", [0.0, 3.0])
+def test_tiles_meet_without_cracks(bias):
+    """Tiles disagreeing at their borders (bias) still give one closed mesh: every edge in two faces."""
+    rng = np.random.default_rng(3)
+    pts = box_room(rng, (2.3, 1.2, 1.6), 15_000)
+    tiler, parts, vertices, faces = run_tiler(pts, NearestPointModel(bias=bias))
+    assert len(parts) > 4 and len({p.tile for p in parts}) == len(parts)
+    assert all(np.all(p.faces < len(p.vertices)) for p in parts)
+    assert edges_shared_twice(faces)
+    mesh = trimesh.Trimesh(vertices, faces, process=False)
+    assert mesh.is_watertight and mesh.is_winding_consistent
+    # the surface lies around the input points (a shell of 0.05 box units: 6 cm)
+    from scipy.spatial import cKDTree
+
+    assert cKDTree(pts).query(vertices)[0].max() < 0.05 * UNIT_M + 2 * 0.05
+    assert tiler._grids == {} and tiler._layers == {}          # nothing kept after the run
+
+
+def test_the_same_field_on_one_grid_and_in_tiles_gives_the_same_surface():
+    """With crops that agree (no bias) the tiled mesh matches the field meshed over the whole scene."""
+    rng = np.random.default_rng(4)
+    pts = box_room(rng, (1.8, 1.0, 1.1), 10_000)
+    _, _, tiled, faces = run_tiler(pts, NearestPointModel(), voxel=0.05)
+    area = trimesh.Trimesh(tiled, faces, process=False).area
+    shell = 0.05 * UNIT_M        # the field is a shell of this half-thickness around a closed box
+    size = np.array([1.8, 1.0, 1.1])
+    outer = 2 * sum(np.prod(np.delete(size + 2 * shell, a)) for a in range(3))
+    inner = 2 * sum(np.prod(np.delete(size - 2 * shell, a)) for a in range(3))
+    assert area == pytest.approx(outer + inner, rel=0.08)
+
+
+def test_cancel_stops_within_one_tile():
+    rng = np.random.default_rng(5)
+    pts = box_room(rng, (3.0, 1.5, 3.0), 20_000)
+    cancel = threading.Event()
+    tiler = SceneTiler(NearestPointModel(), pts, 0.05, 0.0, torch.device("cpu"), workers=2)
+    meshed = 0
+    for _ in tiler.run(cancel):
+        meshed += 1
+        cancel.set()
+    assert 1 <= meshed <= 2 < tiler.tile_count
+
+
+def test_weld_merges_shared_vertices_only():
+    a = (np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0]]), np.array([[0, 1, 2]]))
+    b = (np.array([[1.0, 0, 0], [0, 1, 0], [1, 1, 0]]) + 1e-12, np.array([[0, 2, 1]]))
+    vertices, faces = weld([a, b], 0.5)
+    assert len(vertices) == 4 and faces.tolist() == [[0, 1, 2], [1, 3, 2]]
+
+
+def test_too_many_tiles_is_a_one_line_error():
+    rng = np.random.default_rng(6)
+    pts = box_room(rng, (300.0, 2.5, 300.0), 200_000)
+    with pytest.raises(InputError, match=r"needs [0-9,]+ tiles of 1.00 m, more than 20,000: .*\(--units cm or mm\)"):
+        SceneTiler(NearestPointModel(), pts, 0.02, 0.0, torch.device("cpu"))
+
+
+def test_scene_input_in_centimetres_is_read_in_metres_and_written_back_in_centimetres():
+    from implicit_studio.io.inputs import InputData
+    from implicit_studio.io.normalize import Normalization
+    from implicit_studio.io.units import in_metres, units_notice
+
+    rng = np.random.default_rng(8)
+    user = box_room(rng, (420.0, 250.0, 310.0), 3000) + 1000.0          # a room in centimetres
+    norm = Normalization.fit(user)
+    data = InputData("room.ply", "points", points=norm.to_unit(user), normalization=norm)
+    metric = in_metres(data, "cm")
+    assert np.ptp(metric.points, axis=0) == pytest.approx([4.2, 2.5, 3.1], rel=1e-4)
+    assert np.allclose(metric.normalization.to_user(metric.points), user, atol=1e-3)
+    assert metric.notices == []
+    assert "pass --units cm" in in_metres(data, "m").notices[-1]
+    assert "expects rooms" in in_metres(data, "mm").notices[-1]
+    assert units_notice(5.0, "m") is None
+    with pytest.raises(InputError, match="unknown units 'inch'"):
+        in_metres(data, "inch")
+
+
+def test_session_streams_tiles_then_the_welded_scene(tmp_path, monkeypatch):
+    """The scene model through the API: tiles, then one final mesh in the file's own units."""
+    from implicit_studio.engine.checkpoints import save_checkpoint
+    from implicit_studio.engine.events import Finished, LevelMesh, TileMesh
+    from implicit_studio.engine.registry import get_spec
+    from implicit_studio.engine.session import ReconstructionSession, Settings
+    from implicit_studio.io.inputs import InputData
+    from implicit_studio.io.normalize import Normalization
+
+    spec = get_spec("convonet-scene")
+    torch.manual_seed(0)
+    model = spec.config("cpu").build()
+    ckpt = tmp_path / "scene.safetensors"
+    save_checkpoint(ckpt, "convonet-scene", model, model.cfg, steps=0)
+    rng = np.random.default_rng(9)
+    user = box_room(rng, (1800.0, 1100.0, 1300.0), 6000)                 # millimetres
+    norm = Normalization.fit(user)
+    data = InputData("room.ply", "points", points=norm.to_unit(user), normalization=norm)
+    class Store:            # the stand-in model, whose surface is known: a shell around the points
+        def get(self, path, name, device):
+            assert (Path(path), name) == (ckpt, "convonet-scene")
+            return NearestPointModel(), {}
+
+    session = ReconstructionSession(data, Settings(model="convonet-scene", checkpoint=str(ckpt), units="mm",
+                                                   voxel=0.05, threshold=0.5), store=Store())
+    events = list(session.run())
+    tiles = [e for e in events if isinstance(e, TileMesh)]
+    final = [e for e in events if isinstance(e, LevelMesh)]
+    stats = events[-1].stats
+    assert isinstance(events[-1], Finished) and not events[-1].cancelled
+    assert stats["scene"]["occupied_tiles"] == tiles[0].total >= len(tiles) == stats["scene"]["meshed_tiles"]
+    assert [t.done for t in tiles] == list(range(1, len(tiles) + 1))
+    assert len(final) == 1 and final[0].final and len(tiles) > 4
+    assert len(final[0].faces) == sum(len(t.faces) for t in tiles)
+    assert edges_shared_twice(final[0].faces)
+    written = session.data.normalization.to_user(final[0].vertices)        # millimetres again
+    reach = 0.05 * UNIT_M * 1000 + 50.0          # the shell, plus one lattice step
+    assert np.all(written >= user.min(0) - reach) and np.all(written <= user.max(0) + reach)
+    assert np.ptp(written, axis=0) == pytest.approx(np.ptp(user, axis=0) + 2 * 62.5, abs=50.0)
