@@ -91,10 +91,14 @@ class ReconstructionSession:
             want = "an image" if self.spec.input_kind == "image" else "a point cloud or mesh"
             raise InputError(f"{self.spec.name} needs {want} as input, but {data.source} is "
                              f"{'an image' if data.kind == 'image' else 'a point cloud'}")
+        # session-frame units per unit-frame unit of the input: the scene model works in metres
+        self.frame_scale = 1.0
         if self.spec.metric:
             from ..io.units import in_metres
 
-            data = in_metres(data, settings.units)
+            metric = in_metres(data, settings.units)
+            self.frame_scale = data.normalization.scale / metric.normalization.scale
+            data = metric
         self.data = data
         self.settings = settings
         self.store = store or ModelStore()
@@ -265,6 +269,8 @@ class ReconstructionSession:
         stats : a dict to receive the per-level figures (``"levels"``) and, when the final mesh is
             empty, the reason (``"empty"``), as in ``run()``'s stats
         """
+        if self.spec.metric:
+            raise InputError(f"{self.spec.name} does not re-mesh a scene at a new threshold: run it again")
         if self.field is None:
             raise RuntimeError("the session has no field yet: run it first")
         threshold_parameter(self.spec.learned).check(threshold, "threshold")

@@ -16,8 +16,9 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, QScrollArea, QSplitter,
                                QTabWidget, QVBoxLayout, QWidget)
 
-from ..engine.events import Encoded, Finished, FitProgress, Started
+from ..engine.events import Encoded, Finished, FitProgress, Started, TileMesh
 from ..engine.registry import MODELS
+from ..io.units import ROOM_EXTENT_M
 from ..engine.session import Settings, refine_budget
 from ..errors import InputError
 from . import dialogs
@@ -305,7 +306,7 @@ class MainWindow(QMainWindow):
     def _on_input(self, data) -> None:
         self.input_panel.show_input(self.model.path, data)
         self._remember(self.model.path)
-        self.statusBar().showMessage(f"{Path(self.model.path).name}: {data.summary()}")
+        self.statusBar().showMessage(f"{Path(self.model.path).name}: {data.summary()}" + self._scene_hint(data))
         points = data.points
         if points is not None and len(points) > MAX_SHOWN_POINTS:
             points = points[np.random.default_rng(0).choice(len(points), MAX_SHOWN_POINTS, replace=False)]
@@ -317,6 +318,19 @@ class MainWindow(QMainWindow):
             view.set_points(points)
         self.slice_view.clear()
         self.reconstruct()
+
+    def _scene_hint(self, data) -> str:
+        """A suggestion to use the scene model when a cloud is room-sized (read as metres)."""
+        models = self.current_models()
+        if data.kind != "points" or any(m in MODELS and MODELS[m].metric for m in models):
+            return ""
+        extent = data.normalization.scale
+        low, high = ROOM_EXTENT_M
+        if not low <= extent <= high:
+            return ""
+        scene = next(s for s in MODELS.values() if s.metric)
+        return (f"; {extent:.1f} units across: if this is a room scan in metres, choose "
+                f"'{scene.title}' to reconstruct it at its real size")
 
     def _on_load_failed(self, path: str, message: str, user_error: bool) -> None:
         self.input_panel.show_failed()
@@ -361,7 +375,7 @@ class MainWindow(QMainWindow):
         if isinstance(event, Started):
             self.status_device.setText(f"device: {event.device}")
             self.statusBar().showMessage(f"{event.model} on {event.device}: {event.input_summary}")
-        elif isinstance(event, Encoded) and run.model in MODELS:
+        elif isinstance(event, Encoded) and run.model in MODELS and not MODELS[run.model].metric:
             # a threshold changed while the run was still running applies when it ends: its iso-line too
             level = run.session.threshold if run.pending_threshold is None else run.pending_threshold
             self.slice_view.set_source(index, run.session, self.shown_points, level,
@@ -392,6 +406,11 @@ class MainWindow(QMainWindow):
         view.set_mesh(mesh.vertices, mesh.faces, payload.normals)
         view.set_points_visible(self.points_action.isChecked())
         self.progress.on_event(index, mesh)
+        if isinstance(mesh, TileMesh):        # the scene so far: the tiles meshed until now
+            view.set_caption(f"tiles {mesh.done} of up to {mesh.total}: {len(mesh.faces):,} faces, {mesh.seconds:.2f} s")
+            if mesh.done == 1:
+                self.metrics.set_timing(index, mesh.seconds, None, None)
+            return
         stage = "fit" if run.model in MODELS and not MODELS[run.model].learned else "refine"
         what = f"{stage} step {mesh.fit_step} preview" if mesh.preview else f"level {mesh.level}/{mesh.levels}"
         if payload.threshold is not None:

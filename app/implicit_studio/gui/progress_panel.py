@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QGridLayout, QGroupBox, QLabel, QProgressBar, QWidget
 
-from ..engine.events import Encoded, Finished, FitProgress, LevelMesh, Started
+from ..engine.events import Encoded, Finished, FitProgress, LevelMesh, Started, TileMesh
 
 
 def _show(bar: QProgressBar, maximum: int, value: int | None = None, text: str | None = None) -> None:
@@ -94,6 +94,9 @@ class ProgressPanel(QGroupBox):
             _show(row["refine_bar"], 100, min(100, int(100 * event.seconds / row["refine"])))
         elif isinstance(event, FitProgress) and row["fit"]:
             _show(row["prepare"], 100, min(100, int(100 * event.seconds / row["fit"])))
+        elif isinstance(event, TileMesh) and row["levels"]:
+            self._complete(row["prepare"])
+            _show(row["levels"][0], event.total, event.done, f"tiles {event.done}/{event.total}")
         elif isinstance(event, LevelMesh) and not event.preview:
             self._complete(row["prepare"])
             if row.get("refine_bar") is not None and event.fit_step is not None:   # the refined levels

@@ -150,14 +150,14 @@ class StudioModel(QObject):
         self._on_event(run.run_id, Finished({"model": run.model}))
 
     def _on_event(self, run_id: int, event) -> None:
-        from ..engine.events import Finished, FitProgress
+        from ..engine.events import Finished, FitProgress, LevelMesh
 
         run = self._run_for(run_id)
         if run is None:
             return          # a cancelled run's last words
         if isinstance(event, MeshPayload):
             run.mesh = event.event
-            if not event.event.preview:
+            if isinstance(event.event, LevelMesh) and not event.event.preview:      # not a scene's tiles so far
                 run.final = event.event
         elif isinstance(event, FitProgress):
             run.curve.append((event.step, event.total, dict(event.terms)))
@@ -192,7 +192,7 @@ class StudioModel(QObject):
         views = []
         for run in self.runs:
             spec = MODELS.get(run.model)
-            if spec is None or spec.learned != learned or run.error is not None:
+            if spec is None or spec.metric or spec.learned != learned or run.error is not None:
                 continue
             views.append(run.index)
             if run.done:

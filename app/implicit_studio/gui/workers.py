@@ -8,9 +8,11 @@ cancelled without blocking and joined with ``QThread.wait`` (the window does so 
 from __future__ import annotations
 
 import logging
+import math
 import threading
+import time
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -112,7 +114,7 @@ class SessionThread(QThread):
                 self.session.cancel()
 
     def run(self) -> None:
-        from ..engine.events import LevelMesh
+        from ..engine.events import LevelMesh, TileMesh
         from ..engine.session import ReconstructionSession
 
         try:
@@ -121,12 +123,42 @@ class SessionThread(QThread):
                 self.session = session
                 if self._cancelled:
                     session.cancel()
+            tiles = SceneSoFar(1.0 / session.frame_scale)
             for event in session.run():
-                if isinstance(event, LevelMesh):
-                    event = MeshPayload(event, vertex_normals(event.vertices, event.faces))
+                if isinstance(event, TileMesh):
+                    event = tiles.add(event)
+                    if event is None:
+                        continue
+                elif isinstance(event, LevelMesh):
+                    vertices = event.vertices if session.frame_scale == 1.0 else \
+                        (event.vertices / session.frame_scale).astype(np.float32)
+                    event = MeshPayload(replace(event, vertices=vertices), vertex_normals(vertices, event.faces))
                 self.event.emit(self.run_id, event)
         except Exception as exc:  # noqa: BLE001 - reported to the UI, never lost
             self.failed.emit(self.run_id, *describe_error(exc))
+
+
+class SceneSoFar:
+    """The tiles of a scene meshed so far, as one mesh in the window's frame (``scale``: window
+    units per session unit), sent to the view at most every ``every`` seconds and with the last tile."""
+
+    def __init__(self, scale: float, every: float = 0.25):
+        self.scale, self.every = scale, every
+        self.vertices, self.faces, self.normals, self.count = [], [], [], 0
+        self.last = -math.inf
+
+    def add(self, tile) -> "MeshPayload | None":
+        vertices = (tile.vertices * self.scale).astype(np.float32)
+        self.faces.append(tile.faces + self.count)
+        self.vertices.append(vertices)
+        self.normals.append(vertex_normals(vertices, tile.faces))
+        self.count += len(vertices)
+        now = time.perf_counter()
+        if now - self.last < self.every and tile.done < tile.total:
+            return None
+        self.last = now
+        merged = replace(tile, vertices=np.concatenate(self.vertices), faces=np.concatenate(self.faces))
+        return MeshPayload(merged, np.concatenate(self.normals))
 
 
 class LatestRequestThread(QThread):
