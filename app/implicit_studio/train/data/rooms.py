@@ -47,6 +47,7 @@ OBJECT_GAP = 2 * BOX_MARGIN     # m: grown boxes never overlap
 WALL_GAP = 0.005                # m: the least distance between an object and a wall
 SCAN_NOISE = 0.005              # m: Gaussian noise of the scanner
 SCAN_PIXEL = 0.004              # rad: the panoramic z-buffer's pixel
+SCAN_TOLERANCE = 0.1            # m: the most a seen sample lies behind the nearest surface in its pixels
 SCAN_FULL_RANGE = 2.0           # m: a scanner keeps every visible sample up to here, fewer beyond (1/d^2)
 EPS = 1e-4                      # m: the step off a surface that tells its two sides apart
 
@@ -274,11 +275,18 @@ def _overlap(a: np.ndarray, b: np.ndarray, gap: float) -> bool:
 
 
 def panoramic_visible(points: np.ndarray, normals: np.ndarray, eye: np.ndarray, spacing: float) -> np.ndarray:
-    """Which surface samples ``points`` (N, 3), normals (N, 3), a 360-degree scanner at ``eye``
-    (3,) sees: (N,) bool. An equirectangular z-buffer of SCAN_PIXEL radians; each sample
-    covers the pixels its share of the surface (``spacing`` metres across) spans at its
-    distance, so near surfaces hide what lies behind them between their samples too."""
+    """Which surface samples ``points`` (N, 3), with outward unit normals (N, 3), a 360-degree
+    scanner at ``eye`` (3,) sees: (N,) bool.
+
+    Samples facing away from the eye are hidden (the far side of a wall, a solid's back). The
+    others go into an equirectangular z-buffer of SCAN_PIXEL radians, each covering the pixels
+    its share of the surface (``spacing`` metres across) spans at its distance, so near surfaces
+    hide what lies behind them between their samples too; a sample is seen within its splat's
+    depth at its slope of the nearest surface there, at most SCAN_TOLERANCE behind it.
+    """
     rel = points - eye
+    facing = np.flatnonzero(np.sum(rel * normals, axis=1) < 0)
+    rel = rel[facing]
     dist = np.linalg.norm(rel, axis=1)
     azimuth = np.arctan2(rel[:, 2], rel[:, 0])
     elevation = np.arcsin(np.clip(rel[:, 1] / np.maximum(dist, 1e-9), -1.0, 1.0))
@@ -287,10 +295,12 @@ def panoramic_visible(points: np.ndarray, normals: np.ndarray, eye: np.ndarray, 
                    np.minimum(((azimuth + np.pi) / SCAN_PIXEL).astype(np.int64), cols - 1)], axis=1)
     across = spacing / np.maximum(dist, 1e-3) / SCAN_PIXEL           # pixels a sample's share spans
     half = np.stack([across, across / np.maximum(np.cos(elevation), 0.05)], axis=1)
-    half = 2 ** np.ceil(np.log2(np.clip(half, 1.0, 64.0)))            # few splat sizes: powers of 2
-    half = half.astype(np.int64)
-    tolerance = dist * SCAN_PIXEL * half[:, 0] * (1.0 + 1.5 * scans.grazing_slope(points, normals, eye))
-    return scans.depth_test(ij, dist, (rows, cols), tolerance, half)
+    half = (2 ** np.ceil(np.log2(np.clip(half, 1.0, 64.0)))).astype(np.int64)    # few splat sizes
+    slope = scans.grazing_slope(points[facing], normals[facing], eye)
+    tolerance = np.minimum(dist * SCAN_PIXEL * half[:, 0] * (1.0 + 1.5 * slope), SCAN_TOLERANCE)
+    seen = np.zeros(len(points), dtype=bool)
+    seen[facing] = scans.depth_test(ij, dist, (rows, cols), tolerance, half)
+    return seen
 
 
 def scan(points: np.ndarray, normals: np.ndarray, eyes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
