@@ -187,3 +187,17 @@ def test_scene_model_starts_from_the_grid_weights_only():
     grid = get_spec("convonet-grid")
     with pytest.raises(CheckpointError, match="not of 'convonet-grid'"):     # no allowance the other way
         init_weights(ROOT / "checkpoints" / "convonet-3plane.safetensors", grid, grid.config(), torch.device("cpu"))
+
+
+def test_scene_training_refuses_the_shape_sets_input_options(built):
+    from implicit_studio.engine.registry import get_spec
+    from implicit_studio.train.trainer import TrainOptions, make_loader
+
+    out, _ = built
+    spec = get_spec("convonet-scene")
+    for bad in ({"partial": 0.3}, {"rotate": "any"}, {"mirror": True}):
+        with pytest.raises(InputError, match="room crops"):
+            make_loader(TrainOptions("convonet-scene", str(out), "", **bad), "train", spec, spec.config(), True)
+    loader = make_loader(TrainOptions("convonet-scene", str(out), "", rotate="yaw", rotated=0.5, batch_size=1),
+                         "train", spec, spec.config(), True)
+    assert isinstance(loader.dataset, RoomCropDataset) and loader.dataset.any_yaw == 0.5
