@@ -182,7 +182,8 @@ def build_parser(argv: list[str] = ()) -> argparse.ArgumentParser:
 
 MODULE_COMMANDS = {  # name: (help, {action word (None: none): (module, help)})
     "data": ("the training data set", {
-        "build": ("implicit_studio.train.data.build", "build the training data set from registry packages")}),
+        "build": ("implicit_studio.train.data.build", "build the training data set from registry packages"),
+        "rooms": ("implicit_studio.train.data.rooms", "build synthetic rooms (metric scenes) for the scene model")}),
     "train": ("train a learned model", {None: ("implicit_studio.train.trainer", "")}),
     "benchmark": ("measure the models: 'benchmark quality' (metrics) or 'benchmark speed' (timings)", {
         "quality": ("implicit_studio.evaluate.quality", "the results table of the models on the data set's splits"),

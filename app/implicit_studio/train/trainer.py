@@ -140,18 +140,41 @@ def input_kinds(opts: TrainOptions):
                       rotate=opts.rotate, rotated=opts.rotated, scale=opts.aniso_scale)
 
 
+def room_dataset(opts: TrainOptions, split: str, cfg, train: bool):
+    """The crops of a rooms folder (``data rooms``) a metric model trains on. ``--rotate yaw``
+    turns ``--rotated`` of the training draws by any angle (the others by quarter turns); the
+    shape data sets' scan-like options do not apply (the crops draw scan clouds of their own)."""
+    from .data.room_crops import RoomCropDataset
+    from .data.scans import InputKinds
+
+    kinds = input_kinds(opts)
+    if kinds.rotate == "any" or kinds != InputKinds(rotate=kinds.rotate, rotated=kinds.rotated) or opts.mirror:
+        raise InputError(f"{opts.model} trains on room crops: of the input options only --rotate yaw and "
+                         "--rotated apply (rooms stay upright)")
+    try:
+        return RoomCropDataset(opts.data, split, n_input_points=cfg.n_input_points, noise=cfg.input_noise,
+                               n_queries=opts.n_queries if train else 8192, near_fraction=opts.near_fraction,
+                               seed=opts.seed, eval=not train, any_yaw=kinds.rotated if kinds.rotate == "yaw" else 0.0)
+    except ValueError as exc:
+        raise InputError(f"{opts.model}: {exc}") from None
+
+
 def make_loader(opts: TrainOptions, split: str, spec, cfg, train: bool):
     from .data.dataset import ShapeDataset
     from .data.scans import InputKinds
 
-    n_in = getattr(cfg, "n_input_points", 3000)
-    kinds = input_kinds(opts) if train else InputKinds()
-    if spec.input_kind == "image" and not kinds.plain:
-        raise InputError("scan-like inputs and poses (--partial, --rotate, ...) apply to point models only")
-    ds = ShapeDataset(opts.data, split, n_input_points=n_in, noise=getattr(cfg, "input_noise", 0.005),
-                      n_queries=opts.n_queries if train else 20000, near_fraction=opts.near_fraction if train else 0.0,
-                      with_images=spec.input_kind == "image", seed=opts.seed, eval=not train,
-                      mirror=opts.mirror, kinds=kinds)
+    if spec.metric:
+        ds = room_dataset(opts, split, cfg, train)
+    else:
+        n_in = getattr(cfg, "n_input_points", 3000)
+        kinds = input_kinds(opts) if train else InputKinds()
+        if spec.input_kind == "image" and not kinds.plain:
+            raise InputError("scan-like inputs and poses (--partial, --rotate, ...) apply to point models only")
+        ds = ShapeDataset(opts.data, split, n_input_points=n_in, noise=getattr(cfg, "input_noise", 0.005),
+                          n_queries=opts.n_queries if train else 20000,
+                          near_fraction=opts.near_fraction if train else 0.0,
+                          with_images=spec.input_kind == "image", seed=opts.seed, eval=not train,
+                          mirror=opts.mirror, kinds=kinds)
     if len(ds) == 0:
         raise InputError(f"{opts.data}: the {split} split is empty")
     rank, world = _dist_info()
@@ -248,7 +271,7 @@ def _starting_point(opts: TrainOptions, spec, device: torch.device, state_path: 
         return model, model.cfg, state
     state = {"step": 0, "wall_s": 0.0, "best_iou": -1.0, "options": asdict(opts)}
     if opts.init:
-        model, init_card = load_checkpoint(Path(opts.init), expected_model=spec.name, device=device)
+        model, init_card = init_weights(Path(opts.init), spec, cfg, device)
         state["init"] = {"checkpoint": Path(opts.init).name, "steps": int(init_card.get("steps", 0)),
                          "wall_time_s": float(init_card.get("wall_time_s", 0.0))}
         if opts.widen_unet:
@@ -258,6 +281,32 @@ def _starting_point(opts: TrainOptions, spec, device: torch.device, state_path: 
     if opts.widen_unet:
         raise InputError("--widen-unet widens the weights given by --init: give --init too")
     return cfg.build().to(device), cfg, state
+
+
+# --init may start a model from another model's weights only where the two are one network: the
+# scene model is convonet-grid's architecture (registry: the same ConvONetConfig sizes) trained on
+# room crops in metres, so the object model's weights are its natural starting point
+INIT_FROM = {"convonet-scene": ("convonet-grid",)}
+INPUT_FIELDS = ("n_input_points", "input_noise")    # config fields that size the data, not the network
+
+
+def init_weights(path: Path, spec, cfg, device: torch.device) -> tuple[torch.nn.Module, dict]:
+    """The model and card of ``--init``: a checkpoint of ``spec`` itself, or of a model in
+    ``INIT_FROM[spec.name]`` whose network is the same (its weights then go into a model of
+    ``cfg``, keeping ``spec``'s input sizes); CheckpointError otherwise."""
+    from ..engine.checkpoints import check_checkpoint
+    from ..errors import CheckpointError
+
+    card = check_checkpoint(path)
+    if card["model"] == spec.name or card["model"] not in INIT_FROM.get(spec.name, ()):
+        return load_checkpoint(path, expected_model=spec.name, device=device)
+    model, card = load_checkpoint(path, expected_model=card["model"], device=device)
+    network = {k: v for k, v in asdict(model.cfg).items() if k not in INPUT_FIELDS}
+    if type(model.cfg) is not type(cfg) or network != {k: v for k, v in asdict(cfg).items() if k not in INPUT_FIELDS}:
+        raise CheckpointError(f"{path}: a {card['model']} checkpoint of another size than {spec.name}'s network")
+    own = cfg.build()
+    own.load_state_dict(model.state_dict(), strict=True)
+    return own.to(device), card
 
 
 def _save_run(out: Path, opts: TrainOptions, spec, cfg, state: dict, scored, opt, iou: float, threshold: float,

@@ -98,14 +98,40 @@ def visible(points: np.ndarray, normals: np.ndarray, eye: np.ndarray) -> np.ndar
     span = float((hi - lo).max()) + 1e-12
     pixels = max(8, int(np.sqrt(len(points) / ZBUFFER_POINTS_PER_PIXEL)))
     ij = np.minimum(((uv - lo) / span * pixels).astype(np.int64), pixels - 1)
-    nearest = np.full((pixels, pixels), np.inf)
-    np.minimum.at(nearest, (ij[:, 0], ij[:, 1]), depth)
-    zbuf = minimum_filter(nearest, size=3, mode="constant", cval=np.inf)    # the 3x3 splats
     pixel_depth = span / pixels * float(np.median(depth))       # a pixel's width at the object
+    tolerance = pixel_depth * (1.0 + 1.5 * grazing_slope(points, normals, eye))
+    return depth_test(ij, depth, (pixels, pixels), tolerance)
+
+
+def grazing_slope(points: np.ndarray, normals: np.ndarray, eye: np.ndarray) -> np.ndarray:
+    """(N,) depth change per unit of sideways distance of each sample's surface (points,
+    normals (N, 3), normals of either orientation) seen from ``eye`` (3,): tan of the angle
+    between the ray and the normal, capped at 20."""
     rays = (points - eye) / np.linalg.norm(points - eye, axis=1, keepdims=True)
     cos = np.abs(np.sum(normals * rays, axis=1))
-    slope = np.sqrt(np.maximum(1.0 - cos * cos, 0.0)) / np.maximum(cos, 0.05)
-    return depth <= zbuf[ij[:, 0], ij[:, 1]] + pixel_depth * (1.0 + 1.5 * slope)
+    return np.sqrt(np.maximum(1.0 - cos * cos, 0.0)) / np.maximum(cos, 0.05)
+
+
+def depth_test(ij: np.ndarray, depth: np.ndarray, shape: tuple[int, int], tolerance: np.ndarray,
+               splat: np.ndarray | None = None) -> np.ndarray:
+    """The z-buffer test shared by the pinhole (``visible``) and panoramic (``rooms``) scans.
+
+    ij : (N, 2) int pixel of each sample in an image of ``shape``; depth : (N,) its distance
+    tolerance : (N,) how far behind the nearest surface a sample still counts as seen
+    splat : (N, 2) int half-sizes (rows, columns) of the rectangle each sample writes its depth
+        into; None: 3x3 pixels for all. Returns (N,) bool, visible.
+    """
+    if splat is None:
+        splat = np.ones((len(depth), 2), dtype=np.int64)
+    zbuf = np.full(shape, np.inf)
+    kinds, group = np.unique(splat, axis=0, return_inverse=True)
+    for k, half in enumerate(kinds):
+        mine = group.ravel() == k
+        nearest = np.full(shape, np.inf)
+        np.minimum.at(nearest, (ij[mine, 0], ij[mine, 1]), depth[mine])
+        size = (2 * int(half[0]) + 1, 2 * int(half[1]) + 1)
+        np.minimum(zbuf, minimum_filter(nearest, size=size, mode="constant", cval=np.inf), out=zbuf)
+    return depth <= zbuf[ij[:, 0], ij[:, 1]] + tolerance
 
 
 def random_viewpoints(rng: np.random.Generator, count: int) -> np.ndarray:
