@@ -72,6 +72,7 @@ class MetricsTable(QTableWidget):
                 self.item(row, 0).setToolTip(tooltips[row])
             for col in range(1, self.columnCount()):
                 self._set(row, col, "")
+        self.resizeColumnToContents(0)
 
     def set_timing(self, row: int, first_s: float | None, final_s: float | None, faces: int | None) -> None:
         """A view's first mesh (kept once set: a refined model's later levels are not its first mesh),
