@@ -143,8 +143,9 @@ def test_classroom_preset_prior_vs_fit_vs_both(window, qtbot, monkeypatch):
     assert preset.views == [f"{learned}:prior", "siren", learned]
     refine_by_steps(monkeypatch, learned)
     encodes = count_encodes(window, monkeypatch, learned)
-    # test-sized: a coarse grid, SIREN stopped by steps (its time budget too long to matter)
-    window.apply_preset(replace(preset, settings={"resolution0": 16, "levels": 1, "seconds": 600}))
+    # test-sized: a coarse grid, SIREN stopped by steps (its time budget too long to matter); the preset's
+    # refinement budget is its own (refinement still ends by its step count)
+    window.apply_preset(replace(preset, settings={**preset.settings, "resolution0": 16, "levels": 1, "seconds": 600}))
     assert window.banner.isVisible() and preset.title in window.banner.text()
     qtbot.waitUntil(lambda: len(window.model.runs) == 3 and bool(window.model.runs[1].curve)
                     and window.model.runs[1].curve[-1][0] >= FIT_STEPS, timeout=RUN_TIMEOUT_MS)
@@ -156,6 +157,7 @@ def test_classroom_preset_prior_vs_fit_vs_both(window, qtbot, monkeypatch):
     assert prior.final.fit_step is None                       # the learned prior: no refinement
     assert fit.model == "siren" and fit.final.fit_step >= FIT_STEPS   # the per-shape fit: no prior
     assert both.final.fit_step == REFINE_STEPS                # both: the prior refined to the points
+    assert both.session.settings.refine == preset.settings["refine"]
     titles = [v.title.text() for v in window.grid.active()]
     assert "learned prior" in titles[0] and "SIREN" in titles[1] and "refined" in titles[2]
     assert all(v.n_faces > 0 for v in window.grid.active())

@@ -66,6 +66,7 @@ class MainWindow(QMainWindow):
         self.interactive = interactive     # False: errors go to the log and status bar, no dialogs
         self.model = StudioModel(Settings(**GUI_SETTINGS), self)
         self.compare_models: list[str] | None = None
+        self.compare_refine: float | None = None   # a preset's refinement budget for its views (None: each model's)
         self.errors: list[str] = []
         self.shown_points: np.ndarray | None = None
         self._slice_index: int | None = None
@@ -271,6 +272,7 @@ class MainWindow(QMainWindow):
         if models:
             models = expand_views(list(models), self.model_panel.model)[: ViewGrid.MAX_VIEWS]
         self.compare_models = models or None
+        self.compare_refine = None
         if not models:
             self.banner.hide()
         self.grid.set_count(len(self.current_models()))
@@ -283,6 +285,7 @@ class MainWindow(QMainWindow):
         """Set the views and settings of a classroom preset and run it on its input."""
         self.model_panel.apply(preset.settings)
         self.set_compare(preset.views if len(preset.views) > 1 else None)
+        self.compare_refine = preset.settings.get("refine")
         if len(preset.views) == 1:
             self.model_panel.set_model(preset.views[0])
         self.banner.setText(f"<b>{preset.title}</b> &mdash; {preset.description}")
@@ -298,7 +301,7 @@ class MainWindow(QMainWindow):
         values.pop("model")
         if self.compare_models:
             values["threshold"] = None     # each model its own default iso-level and refinement
-            values["refine"] = None
+            values["refine"] = self.compare_refine
         for key, value in values.items():
             setattr(self.model.settings, key, value)
         self.model.reconstruct(self.current_models())
