@@ -161,7 +161,9 @@ def build_parser(argv: list[str] = ()) -> argparse.ArgumentParser:
     p = sub.add_parser("gui", help="open the window (the default)")
     p.add_argument("files", nargs="*")
     p.add_argument("--model")
-    p.add_argument("--compare", help="comma-separated models to compare side by side")
+    p.add_argument("--compare", help="comma-separated views to compare side by side: models, points, voxels, "
+                   "mesh, a learned model's unrefined prior (e.g. convonet-grid:prior), or prior-refined "
+                   "(--model's prior beside its refined result, from one run)")
     p.add_argument("--preset", help="classroom preset name (see resources/presets)")
     p.add_argument("--screenshot", help="save a PNG of the window when all work is done")
     p.add_argument("--turntable", metavar="OUT", help="when all work is done, save one orbit of the views as an "

@@ -8,6 +8,7 @@ another thread; it never touches Qt.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import threading
@@ -108,6 +109,7 @@ class ReconstructionSession:
         self.threshold: float | None = None   # the same as the user sees it (probability or distance), once encoded
         self._support: np.ndarray | None = None   # (N, 3) points a fitted surface must pass near
         self._prior: tuple | None = None           # a learned model and its code for this input (never modified)
+        self._prior_field: Callable | None = None  # the prior's field, kept when refinement replaces ``field``
         self._coarse: tuple | None = None   # (field, level-0 grid) of the last full meshing: remesh reuses it
         self.checkpoint: Path | None = None
         self._cancel = threading.Event()
@@ -226,6 +228,7 @@ class ReconstructionSession:
         self._prior = (model, code)
         self.threshold = tuned_threshold(card) if self.settings.threshold is None else self.settings.threshold
         self.iso = logit(self.threshold)
+        self._prior_field = field      # last: ``prior_view`` needs the threshold too
 
     def _mesh(self, t0: float, stats: dict, preview: bool = False, levels: int | None = None,
               fit_step: int | None = None, last: bool = True, cancel: Callable[[], bool] | None = None,
@@ -281,6 +284,20 @@ class ReconstructionSession:
         coarse = self._coarse[1] if self._coarse is not None and self._coarse[0] is self.field else None
         return self._mesh(time.perf_counter(), stats, cancel=lambda: self._cancel.is_set() or is_cancelled(cancel),
                           coarse=coarse)
+
+    def prior_view(self) -> "ReconstructionSession":
+        """This learned session's prior, unrefined, as a session of its own for ``slice`` and ``remesh``
+        (the window's "prior vs refined" views: one run, the prior's meshes kept, nothing encoded twice).
+
+        Its field is the prior's, which refinement never changes; it shares the input, the settings,
+        the model lock and the cancel flag (cancelling the run stops its re-meshes too), and keeps its
+        own threshold. Available once the run has yielded ``Encoded``; RuntimeError before.
+        """
+        if self._prior_field is None:
+            raise RuntimeError("the session has no learned prior yet: run it until Encoded")
+        view = copy.copy(self)
+        view.field = self._prior_field
+        return view
 
     def empty_surface_message(self, peak: float) -> str:
         """One line saying why the final mesh is empty, given the largest field value ``peak``

@@ -63,15 +63,22 @@ class MetricsTable(QTableWidget):
         self.horizontalHeader().setStretchLastSection(True)
         self.setEditTriggers(QTableWidget.EditTrigger.NoEditTriggers)
 
-    def start(self, names: list[str]) -> None:
+    def start(self, names: list[str], tooltips: list[str] | None = None) -> None:
+        """One empty row per view, named ``names`` (``tooltips``: their full titles)."""
         self.setRowCount(len(names))
         for row, name in enumerate(names):
             self._set(row, 0, name)
+            if tooltips:
+                self.item(row, 0).setToolTip(tooltips[row])
             for col in range(1, self.columnCount()):
                 self._set(row, col, "")
+        self.resizeColumnToContents(0)
 
     def set_timing(self, row: int, first_s: float | None, final_s: float | None, faces: int | None) -> None:
-        if first_s is not None:
+        """A view's first mesh (kept once set: a refined model's later levels are not its first mesh),
+        latest final mesh time and face count."""
+        item = self.item(row, 1)
+        if first_s is not None and (item is None or not item.text()):
             self._set(row, 1, f"{first_s:.2f}")
         if final_s is not None:
             self._set(row, 2, f"{final_s:.2f}")

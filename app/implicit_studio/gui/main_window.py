@@ -35,6 +35,7 @@ from .representations import REPRESENTATIONS
 from .session_model import StudioModel
 from .slice_view import SliceView
 from .turntable import FRAMES as TURNTABLE_FRAMES, TurntableRecorder
+from .view_names import REFINABLE, expand_views, parse_view, prior_refined, view_label, view_title
 from .workers import MeshPayload
 
 log = logging.getLogger(__name__)
@@ -53,12 +54,6 @@ def app_settings() -> QSettings:
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "ImplicitStudio", "implicit-studio")
 
 
-def view_title(name: str) -> str:
-    if name in REPRESENTATIONS:
-        return REPRESENTATIONS[name].title
-    return MODELS[name].title if name in MODELS else name
-
-
 class MainWindow(QMainWindow):
     """Drop a file, pick a model, watch the mesh refine; ``idle`` fires when all work is done."""
 
@@ -72,6 +67,7 @@ class MainWindow(QMainWindow):
         self.interactive = interactive     # False: errors go to the log and status bar, no dialogs
         self.model = StudioModel(Settings(**GUI_SETTINGS), self)
         self.compare_models: list[str] | None = None
+        self.compare_refine: float | None = None   # a preset's refinement budget for its views (None: each model's)
         self.errors: list[str] = []
         self.shown_points: np.ndarray | None = None
         self._slice_index: int | None = None
@@ -181,6 +177,11 @@ class MainWindow(QMainWindow):
         self._action(compare_menu, "Single Model", lambda: self.set_compare(None))
         for title, models in COMPARE_SETS.items():
             self._action(compare_menu, title, lambda _=False, m=models: self._compare_now(m))
+        prior_menu = compare_menu.addMenu("&Prior vs Refined")
+        for name in REFINABLE:
+            action = self._action(prior_menu, MODELS[name].title,
+                                  lambda _=False, m=name: self._compare_now(prior_refined(m)))
+            action.setToolTip("the learned prior's mesh beside the same model refined to the points (one run)")
 
         preset_menu = bar.addMenu("C&lassroom")
         for preset in load_presets().values():
@@ -264,13 +265,15 @@ class MainWindow(QMainWindow):
         return list(self.compare_models) if self.compare_models else [self.model_panel.model]
 
     def set_compare(self, models: list[str] | None) -> None:
-        """Compare 2-4 models side by side from the next reconstruction on (None: one model)."""
+        """Compare 2-4 views side by side from the next reconstruction on (None: one model).
+
+        models : view names (``view_names``): models, a refinable model's prior ("convonet-grid:prior"),
+            representations, or "prior-refined" for the current model's prior and refined result
+        """
         if models:
-            unknown = [m for m in models if m not in MODELS and m not in REPRESENTATIONS]
-            if unknown:
-                raise InputError(f"unknown model(s) {', '.join(unknown)}: choose from {', '.join(MODELS)}")
-            models = list(models)[: ViewGrid.MAX_VIEWS]
+            models = expand_views(list(models), self.model_panel.model)[: ViewGrid.MAX_VIEWS]
         self.compare_models = models or None
+        self.compare_refine = None
         if not models:
             self.banner.hide()
         self.grid.set_count(len(self.current_models()))
@@ -283,6 +286,7 @@ class MainWindow(QMainWindow):
         """Set the views and settings of a classroom preset and run it on its input."""
         self.model_panel.apply(preset.settings)
         self.set_compare(preset.views if len(preset.views) > 1 else None)
+        self.compare_refine = preset.settings.get("refine")
         if len(preset.views) == 1:
             self.model_panel.set_model(preset.views[0])
         self.banner.setText(f"<b>{preset.title}</b> &mdash; {preset.description}")
@@ -298,7 +302,7 @@ class MainWindow(QMainWindow):
         values.pop("model")
         if self.compare_models:
             values["threshold"] = None     # each model its own default iso-level and refinement
-            values["refine"] = None
+            values["refine"] = self.compare_refine
         for key, value in values.items():
             setattr(self.model.settings, key, value)
         self.model.reconstruct(self.current_models())
@@ -339,19 +343,22 @@ class MainWindow(QMainWindow):
     def _on_runs_started(self, runs: list) -> None:
         views = self.grid.set_count(len(runs))
         names = [r.model for r in runs]
+        shown = [r.view for r in runs]
+        titles = [view_title(name, shown) for name in shown]
         levels = self.model.settings.levels
         fitted = {i: self.model.settings.seconds for i, n in enumerate(names) if n in MODELS and not MODELS[n].learned}
-        refined = {i: refine_budget(MODELS[n], self.model.settings) for i, n in enumerate(names) if n in MODELS}
+        refined = {r.index: refine_budget(MODELS[r.model], self.model.settings) for r in runs
+                   if r.model in MODELS and not parse_view(r.view).prior}
         refined = {i: s for i, s in refined.items() if s > 0}
-        self.progress.start(names, levels, fitted, frozenset(i for i, n in enumerate(names) if n in REPRESENTATIONS),
+        self.progress.start([view_label(name, shown) for name in shown], levels, fitted, frozenset(i for i, n in enumerate(names) if n in REPRESENTATIONS),
                             refined)
         self.fit_panel.start({i: names[i] for i in (*fitted, *refined)})
-        self.metrics.start([view_title(n) for n in names])
+        self.metrics.start([view_label(name, shown) for name in shown], titles)
         self._slice_index = next((i for i, n in enumerate(names) if n in MODELS), None)
         self.slice_view.clear(shown=self._slice_index)
         self.overlays.start_views()
-        for view, name in zip(views, names):
-            view.set_title(view_title(name) if len(runs) > 1 else "")
+        for view, name, title in zip(views, names, titles):
+            view.set_title(title if len(runs) > 1 else "")
             view.set_mesh(None)
             view.set_points(self.shown_points)
             rep = REPRESENTATIONS.get(name)

@@ -1,7 +1,9 @@
 """The window's state: the current input and the runs on it, observed by the panels through signals.
 
 ``StudioModel`` owns the worker threads (load, one session per view, re-meshing at a new
-threshold, metrics) and never touches a widget. A new request cancels the running one;
+threshold, metrics) and never touches a widget. A learned prior shown beside its own refined
+view (``"convonet-grid:prior"``, see ``view_names``) has no session of its own: it keeps the
+prior's levels that the refined view's session yields before refining. A new request cancels the running one;
 ``shutdown`` cancels and joins every thread (the window calls it on close).
 """
 
@@ -16,6 +18,7 @@ from PySide6.QtCore import QObject, Signal
 from ..engine.registry import MODELS
 from ..io.orientation import reorient
 from .representations import REPRESENTATIONS
+from .view_names import parse_view, refined_partner
 from .workers import MeshPayload, RemeshRequest, RemeshThread, SessionThread, TaskThread
 
 log = logging.getLogger(__name__)
@@ -23,11 +26,17 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Run:
-    """One view's reconstruction: a model (or a representation) on the current input."""
+    """One view's reconstruction: a model (or a representation) on the current input.
+
+    view : the view's name (``view_names``); model : the model or representation it runs
+    source : for a prior shown beside its refined view, that view's run, whose events feed this one
+    """
 
     index: int
     model: str
     run_id: int
+    view: str = ""
+    source: "Run | None" = None
     thread: object = None
     mesh: object = None            # the latest LevelMesh shown
     final: object = None           # the last non-preview LevelMesh
@@ -41,10 +50,19 @@ class Run:
     threshold: float | None = None  # the iso-level of the latest re-mesh asked for
     remeshing: bool = False        # a re-mesh is under way
     pending_threshold: float | None = None   # asked for while the run was still running
+    prior_session: object = None   # the source session's ``prior_view``, once it has a prior
 
     @property
     def session(self):
-        return getattr(self.thread, "session", None)
+        """The session whose field this view shows (slices, re-meshing): its own, or the source's prior."""
+        if self.source is None:
+            return getattr(self.thread, "session", None)
+        if self.prior_session is None and self.source.session is not None:
+            try:
+                self.prior_session = self.source.session.prior_view()
+            except RuntimeError:
+                return None     # not encoded yet
+        return self.prior_session
 
 
 class StudioModel(QObject):
@@ -106,16 +124,24 @@ class StudioModel(QObject):
         self.input_changed.emit(self.data)
 
     # --- runs ---------------------------------------------------------------------------
-    def reconstruct(self, models: list[str]) -> None:
-        """Start one run per entry of ``models`` on the current input, cancelling any running."""
+    def reconstruct(self, views: list[str]) -> None:
+        """Start one run per entry of ``views`` (view names: ``view_names``) on the current input,
+        cancelling any running. A prior beside its refined view runs no session of its own."""
+        from ..engine.session import refine_budget
+
         if self.data is None or self.closed:
             return
         self.cancel()
         self.runs = []
-        for index, name in enumerate(models):
+        parsed = [parse_view(name) for name in views]
+        for index, view in enumerate(parsed):
+            name = view.model
             self._next_id += 1
-            run = Run(index, name, self._next_id)
+            run = Run(index, name, self._next_id, view=view.name)
             self.runs.append(run)
+            partner = refined_partner(views, index)
+            if view.prior and partner is not None and refine_budget(MODELS[name], self.settings) > 0:
+                continue        # fed by the partner's run once every run exists (below)
             if name in REPRESENTATIONS:
                 build = REPRESENTATIONS[name].build
                 data = self.data
@@ -125,13 +151,17 @@ class StudioModel(QObject):
                 run.thread.done.connect(lambda mesh, rid=run.run_id: self._on_representation(rid, mesh))
                 run.thread.failed.connect(lambda msg, user, rid=run.run_id: self._on_failed(rid, msg, user))
             else:
-                settings = replace(self.settings, model=name)
+                settings = replace(self.settings, model=name, **({"refine": 0} if view.prior else {}))
                 run.thread = SessionThread(run.run_id, self.data, settings, self.store)
                 run.thread.event.connect(self._on_event)
                 run.thread.failed.connect(self._on_failed)
+        for run in self.runs:
+            if run.thread is None:
+                run.source = self.runs[refined_partner(views, run.index)]
         self.runs_started.emit(list(self.runs))
         for run in self.runs:
-            self._start(run.thread)
+            if run.thread is not None:
+                self._start(run.thread)
 
     def _run_for(self, run_id: int) -> Run | None:
         return next((r for r in self.runs if r.run_id == run_id), None)
@@ -171,6 +201,37 @@ class StudioModel(QObject):
                 if run.pending_threshold is not None:
                     self._remesh(run, run.pending_threshold)
             self._check_all_done()
+        for prior in self._priors_of(run):
+            self._feed_prior(prior, event)
+
+    def _priors_of(self, run: Run) -> list[Run]:
+        return [r for r in self.runs if r.source is run and not r.done]
+
+    def _feed_prior(self, prior: Run, event) -> None:
+        """Pass the prior's part of its refined view's events to the prior view: the start, the
+        encoding and the prior's levels, the top one made final (then the prior view is finished);
+        refinement progress, previews, refined levels and re-meshes are the refined view's own."""
+        from dataclasses import replace as copy_with
+
+        from ..engine.events import Encoded, Finished, Started
+
+        if isinstance(event, (Started, Encoded)):
+            self._on_event(prior.run_id, event)
+        elif isinstance(event, MeshPayload):
+            mesh = event.event
+            if event.threshold is not None or mesh.preview or mesh.fit_step is not None:
+                return
+            top = mesh.level == mesh.levels
+            if top:
+                mesh = copy_with(mesh, final=True)
+            self._on_event(prior.run_id, MeshPayload(mesh, event.normals))
+            if top:
+                stats = {"model": prior.model, "prior_of": prior.source.index, "total_s": mesh.seconds}
+                if len(mesh.faces) == 0:
+                    stats["empty"] = f"{prior.model}'s prior found no surface at this threshold"
+                self._on_event(prior.run_id, Finished(stats))
+        elif isinstance(event, Finished):     # the run ended before the prior's last level
+            self._on_event(prior.run_id, Finished(dict(event.stats), cancelled=True))
 
     def _on_failed(self, run_id: int, message: str, user_error: bool) -> None:
         run = self._run_for(run_id)
@@ -178,6 +239,8 @@ class StudioModel(QObject):
             return
         run.error, run.done = message, True
         self.run_failed.emit(run.index, message, user_error)
+        for prior in self._priors_of(run):
+            self._on_failed(prior.run_id, message, user_error)
         self._check_all_done()
 
     def _check_all_done(self) -> None:
@@ -286,7 +349,8 @@ class StudioModel(QObject):
                 run.remesher = None
 
     def sessions(self) -> list:
-        return [r.session for r in self.runs if r.session is not None]
+        """The running sessions (a prior view shares its refined view's)."""
+        return [r.session for r in self.runs if r.source is None and r.session is not None]
 
     def pause(self) -> None:
         for s in self.sessions():
