@@ -55,7 +55,7 @@ class Target:
         return out
 
 
-SESSION_CONTROL = ("cancel", "cancelled", "pause", "resume", "paused", "stop_fit", "run", "_fit", "_mesh")
+SESSION_CONTROL = ("cancel", "cancelled", "pause", "resume", "paused", "stop_fit", "run", "_fit", "_optimise", "_mesh")
 TARGETS = {
     "metrics": Target("evaluate/metrics.py", ("tests/unit/test_metrics.py",), 0.90),
     "inside": Target("evaluate/inside.py", ("tests/unit/test_metrics.py",), 0.90),
