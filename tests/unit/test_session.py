@@ -137,26 +137,105 @@ def test_fit_step_abandoned_after_forward_pass_when_stopped(torus_cloud):
     assert fitter.step(threading.Event())["total"] > 0 and fitter.steps == 1
 
 
-def test_pause_and_resume(torus_cloud):
-    pts, nrm = torus_cloud
-    session = ReconstructionSession(_cloud(pts, nrm), Settings(model="siren", seconds=1.0, resolution0=8, levels=0))
-    session.pause()
-    threading.Timer(0.5, session.resume).start()
-    events = list(session.run())
-    assert isinstance(events[-1], Finished) and not events[-1].cancelled
-
-
 CONTROL_BOUND_S = 60.0
 """Generous bound for a cancelled run to end: it ends within one fit step or field batch (milliseconds),
 but a machine shared by other test runs can stall a thread for seconds."""
 
 
-def _run_in_thread(session) -> tuple[threading.Thread, list]:
-    """Iterate ``session.run()`` on a worker thread (as the window does); events land in the list."""
+def _wait_while_alive(event: threading.Event, thread: threading.Thread) -> bool:
+    """Wait up to CONTROL_BOUND_S for ``event``, giving up as soon as ``thread`` has ended without setting it
+    (a run that died of an error fails the test at once instead of after the whole bound)."""
+    for _ in range(int(CONTROL_BOUND_S / 0.05)):
+        if event.wait(0.05):
+            return True
+        if not thread.is_alive():
+            return event.is_set()
+    return event.is_set()
+
+
+def _run_in_thread(session) -> tuple[threading.Thread, list, threading.Event]:
+    """Iterate ``session.run()`` on a worker thread (as the window does): the thread, the list its events land
+    in, and an event set once ``Encoded`` has arrived (a fitted model's fit is then set up)."""
     events: list = []
-    thread = threading.Thread(target=lambda: events.extend(session.run()), daemon=True)
+    encoded = threading.Event()
+
+    def consume():
+        for event in session.run():
+            events.append(event)
+            if isinstance(event, Encoded):
+                encoded.set()
+
+    thread = threading.Thread(target=consume, daemon=True)
     thread.start()
-    return thread, events
+    return thread, events, encoded
+
+
+def _end_within_bound(session, thread: threading.Thread, what: str) -> None:
+    """Join the run's thread within CONTROL_BOUND_S; a stuck one is let go (cancel also lifts a pause) before
+    the test fails."""
+    thread.join(CONTROL_BOUND_S)
+    alive = thread.is_alive()
+    if alive:
+        session.cancel()
+    assert not alive, f"{what} did not end the run within {CONTROL_BOUND_S:.0f} s"
+
+
+PAUSE_WATCH_S = 0.5
+"""How long a paused run is watched for a fit step it must not make. A correct run never steps while paused,
+so a slow machine cannot fail the test; a run that ignores the pause starts its first step at once."""
+
+
+def _counting_fit_steps(monkeypatch) -> threading.Event:
+    """An event set when any ``SdfFitter.step`` begins (the fit itself is unchanged)."""
+    from implicit_studio.engine.fitting.siren_fit import SdfFitter
+
+    stepped = threading.Event()
+    real = SdfFitter.step
+
+    def step(self, *args, **kwargs):
+        stepped.set()
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(SdfFitter, "step", step)
+    return stepped
+
+
+def test_pause_holds_the_fit_until_resumed(monkeypatch, torus_cloud):
+    """A run paused before it starts sets its fit up (``Encoded``) but makes no fit step while paused; resumed,
+    it fits and ends normally with a final mesh."""
+    stepped = _counting_fit_steps(monkeypatch)
+    pts, nrm = torus_cloud
+    session = ReconstructionSession(_cloud(pts, nrm), Settings(model="siren", seconds=1.0, resolution0=8, levels=0))
+    assert not session.paused
+    session.pause()
+    assert session.paused
+    thread, events, encoded = _run_in_thread(session)
+    assert _wait_while_alive(encoded, thread), "the fit was never set up"
+    assert not stepped.wait(PAUSE_WATCH_S), "a paused run made a fit step"
+    assert session.paused and thread.is_alive()
+    session.resume()
+    assert not session.paused
+    _end_within_bound(session, thread, "resume")
+    assert stepped.is_set() and events[-1].stats["fit"]["steps"] >= 1
+    assert isinstance(events[-1], Finished) and not events[-1].cancelled and not session.cancelled
+    assert [e.level for e in events if isinstance(e, LevelMesh) and e.final] == [0]
+
+
+def test_stop_fit_while_paused_ends_the_fit(torus_cloud):
+    """Stop ends a paused fit too (it lifts the pause) and meshes the weights there are; the run is finished,
+    not cancelled. The loop, woken while waiting to make a step, still makes that one step (``_optimise``
+    checks the stop flag before it waits, not after), so at most one step is made."""
+    pts, nrm = torus_cloud
+    session = ReconstructionSession(_cloud(pts, nrm), Settings(model="siren", seconds=600, resolution0=8, levels=0))
+    session.pause()
+    thread, events, encoded = _run_in_thread(session)
+    assert _wait_while_alive(encoded, thread), "the fit was never set up"
+    session.stop_fit()
+    _end_within_bound(session, thread, "stop_fit on a paused run")
+    steps = events[-1].stats["fit"]["steps"]
+    assert steps <= 1
+    assert isinstance(events[-1], Finished) and not events[-1].cancelled
+    assert [(e.level, e.fit_step, e.final) for e in events if isinstance(e, LevelMesh)] == [(0, steps, True)]
 
 
 def test_cancel_while_paused_ends_the_run(torus_cloud):
@@ -164,24 +243,12 @@ def test_cancel_while_paused_ends_the_run(torus_cloud):
     pts, nrm = torus_cloud
     session = ReconstructionSession(_cloud(pts, nrm), Settings(model="siren", seconds=600, resolution0=8, levels=0))
     session.pause()
-    started = threading.Event()
-    events: list = []
-
-    def consume():
-        for event in session.run():
-            events.append(event)
-            if isinstance(event, Encoded):
-                started.set()
-
-    thread = threading.Thread(target=consume, daemon=True)
-    thread.start()
-    assert started.wait(CONTROL_BOUND_S), "the fit was never set up"
+    thread, events, encoded = _run_in_thread(session)
+    assert _wait_while_alive(encoded, thread), "the fit was never set up"
     assert session.paused
     session.cancel()
-    thread.join(CONTROL_BOUND_S)
-    alive = thread.is_alive()
-    session.resume()                     # lets a stuck thread go before the assertion fails
-    assert not alive, f"a paused run did not end within {CONTROL_BOUND_S:.0f} s of cancel"
+    _end_within_bound(session, thread, "cancel of a paused run")
+    assert session.cancelled
     assert isinstance(events[-1], Finished) and events[-1].cancelled
     assert not any(isinstance(e, (FitProgress, LevelMesh)) for e in events)   # paused before the first step
     assert events[-1].stats["fit"]["steps"] == 0
@@ -200,27 +267,17 @@ def test_cancel_during_learned_meshing(torus_cloud):
         if session.cancelled:
             calls_after_cancel.append(len(points))
         values = evaluate(points)
-        if meshes:                       # level 0 is out: this batch belongs to level 1
+        if any(isinstance(e, LevelMesh) for e in events):    # level 0 is out: this batch belongs to level 1
             in_level_one.set()
             session._cancel.wait(CONTROL_BOUND_S)   # hold the batch until the other thread cancels
         return values
 
     session._locked_field = field
-    meshes: list = []
-    events: list = []
-
-    def consume():
-        for event in session.run():
-            events.append(event)
-            if isinstance(event, LevelMesh):
-                meshes.append(event)
-
-    thread = threading.Thread(target=consume, daemon=True)
-    thread.start()
-    assert in_level_one.wait(CONTROL_BOUND_S), "meshing never reached level 1"
+    thread, events, _ = _run_in_thread(session)
+    assert _wait_while_alive(in_level_one, thread), "meshing never reached level 1"
     session.cancel()
-    thread.join(CONTROL_BOUND_S)
-    assert not thread.is_alive(), f"meshing did not stop within {CONTROL_BOUND_S:.0f} s of cancel"
+    _end_within_bound(session, thread, "cancel during meshing")
+    meshes = [e for e in events if isinstance(e, LevelMesh)]
     assert [m.level for m in meshes] == [0]
     assert not any(m.final for m in meshes)
     assert calls_after_cancel == []      # no batch was started after the cancel
