@@ -10,9 +10,11 @@ listed in the "Equivalent mutants" section of docs/TESTING.md, each with its rea
 
 Usage: python scripts/mutants.py [TARGET ...]     (no TARGET: all, one after the other)
        python scripts/mutants.py --survivors TARGET   (after adding tests: the last run's survivors again)
+       python scripts/mutants.py --table              (the scores table of docs/TESTING.md)
        python scripts/mutants.py --list
 Writes build/mutants/<target>/summary.json, survivors.txt (the diff of every surviving mutant) and
-mutmut.log.
+mutmut.log, and benchmarks/results/mutants-<target>.json: the status of every mutant, from which
+``--table`` computes the scores with the equivalent mutants listed in docs/TESTING.md at that time.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 STAGE = ROOT / "build" / "mutants"
 TESTING_MD = ROOT / "docs" / "TESTING.md"
+RESULTS = ROOT / "benchmarks" / "results"
 DETECTED = {"killed", "timeout", "segfault", "caught by type check"}
 
 
@@ -199,12 +202,62 @@ def run_target(name: str, target: Target, equivalent: set[str], survivors_only: 
     minutes = round((time.perf_counter() - started) / 60, 1)
     if survivors_only:                         # the full run's time stands
         minutes = json.loads((folder / "summary.json").read_text(encoding="utf-8"))["minutes"]
-    summary = score(results(folder, target), equivalent)
+    statuses = results(folder, target)
+    summary = score(statuses, equivalent)
     summary.update(target=name, module=target.module, functions=list(target.functions), tests=list(target.tests),
                    goal=target.goal, minutes=minutes)
     (folder / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     (folder / "survivors.txt").write_text(survivor_diffs(folder, summary["survivors"]), encoding="utf-8")
+    record = RESULTS / f"mutants-{name}.json"
+    runs = [] if not survivors_only or not record.is_file() else json.loads(record.read_text(encoding="utf-8"))["runs"]
+    runs.append({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                 "kind": "survivors again" if survivors_only else "full",
+                 "mutants_run": len(selected) if survivors_only else len(statuses),
+                 "load_average": round(os.getloadavg()[0], 1), "cores": os.cpu_count()})
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"target": name, "module": target.module, "functions": list(target.functions),
+                                  "tests": list(target.tests), "goal": target.goal, "minutes": minutes, "runs": runs,
+                                  "statuses": dict(sorted(statuses.items()))}, indent=1) + "\n", encoding="utf-8")
     return summary
+
+
+def table(equivalent: set[str]) -> list[str]:
+    """The scores table (markdown) from benchmarks/results/mutants-*.json, in the order of TARGETS, with the
+    equivalent mutants listed now. A target never run gets a row saying so."""
+    lines = ["| target | module | mutants | detected | equivalent | surviving | score | goal | measured |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, target in TARGETS.items():
+        record = RESULTS / f"mutants-{name}.json"
+        if not record.is_file():
+            lines.append(f"| {name} | `{target.module}` | not run | | | | | {target.goal:.0%} | |")
+            continue
+        data = json.loads(record.read_text(encoding="utf-8"))
+        s = score(data["statuses"], equivalent)
+        met = "" if s["score"] is not None and s["score"] >= data["goal"] else " (below)"
+        runs = "; ".join(f"{r['kind']} {r['date']}" for r in data["runs"])
+        lines.append(f"| {name} | `{data['module']}` | {s['mutants']} | {s['detected']} | {s['equivalent']} | "
+                     f"{len(s['survivors'])} | {s['score']:.1%}{met} | {data['goal']:.0%} | {runs} |")
+    return lines
+
+
+def misplaced_equivalents(equivalent: set[str]) -> list[str]:
+    """Listed equivalent mutants that no recorded run has, or that a test detected (a listing gone stale)."""
+    known: dict[str, str] = {}
+    for record in sorted(RESULTS.glob("mutants-*.json")):
+        known.update(json.loads(record.read_text(encoding="utf-8"))["statuses"])
+    recorded_modules = {f"implicit_studio.{t.module.removesuffix('.py').replace('/', '.')}."
+                        for n, t in TARGETS.items() if (RESULTS / f"mutants-{n}.json").is_file()}
+    out = []
+    for name in sorted(equivalent):
+        if not any(name.startswith(m) for m in recorded_modules):
+            continue
+        if name not in known:
+            out.append(f"{name}: no such mutant in the recorded runs")
+        elif known[name] in DETECTED:
+            out.append(f"{name}: listed as equivalent but {known[name]}")
+    return out
+
+
 
 
 def main() -> int:
@@ -212,6 +265,8 @@ def main() -> int:
     parser.add_argument("targets", nargs="*", metavar="TARGET",
                         help=f"one or more of {', '.join(TARGETS)} (default: all)")
     parser.add_argument("--list", action="store_true", help="list the targets and exit")
+    parser.add_argument("--table", action="store_true",
+                        help="print the scores table from benchmarks/results/mutants-*.json and exit")
     parser.add_argument("--survivors", action="store_true",
                         help="run only the last run's surviving mutants again, against the current tests")
     args = parser.parse_args()
@@ -219,6 +274,13 @@ def main() -> int:
         for name, target in TARGETS.items():
             print(f"{name:13s} {target.module:28s} goal {target.goal:.0%}  tests {' '.join(target.tests)}")
         return 0
+    if args.table:
+        equivalent = equivalent_mutants()
+        print("\n".join(table(equivalent)))
+        stale = misplaced_equivalents(equivalent)
+        for line in stale:
+            print(f"stale equivalent listing: {line}", file=sys.stderr)
+        return 1 if stale else 0
     unknown = sorted(set(args.targets) - set(TARGETS))
     if unknown:
         parser.error(f"unknown target {', '.join(unknown)}; choose from {', '.join(TARGETS)}")
