@@ -420,3 +420,110 @@ def test_siren_run_reports_its_fit(torus_cloud):
         assert f.total == pytest.approx(sum(f.terms.values()), rel=1e-5)
         assert f.steps_per_s == pytest.approx(f.step / f.seconds)
     check_level_rows(stats, meshes)
+
+
+# --- the optimisation loop on a clock the test drives ----------------------------------------------------------
+
+
+STEP_S = 0.125
+"""Seconds each scripted fit step takes on the test's clock (exact in binary, so sums of steps are exact)."""
+
+
+class ScriptedFit:
+    """A stand-in for ``SdfFitter`` / ``Refiner`` with their contract (``step(stop) -> terms | None``, ``steps``):
+    each step takes exactly STEP_S on the test's clock, and, like the real ones, a step whose ``stop`` flag is set
+    by the time its forward pass is done is abandoned (None, not counted). ``during_step(n)`` runs inside step n,
+    as another thread acting while that step computes would."""
+
+    def __init__(self, clock: list, during_step=None):
+        self.clock, self.during_step, self.steps = clock, during_step, 0
+
+    def step(self, stop=None):
+        self.clock[0] += STEP_S
+        if self.during_step:
+            self.during_step(self.steps + 1)
+        if stop is not None and stop.is_set():
+            return None
+        self.steps += 1
+        return {"total": 3.0 / self.steps, "sdf": 1.0 / self.steps, "eikonal": 2.0 / self.steps}
+
+
+def _optimise_on_test_clock(monkeypatch, session, seconds, max_steps=None, during_step=None):
+    """Run ``session._optimise`` with a ScriptedFit on a clock that only the fit steps advance:
+    (events, the returned summary, the fit)."""
+    import types
+
+    from implicit_studio.engine import session as session_module
+
+    clock = [100.0]
+    monkeypatch.setattr(session_module, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    fit = ScriptedFit(clock, during_step)
+    run = session._optimise(fit, seconds, "fit", clock[0], {"levels": []}, max_steps)
+    events = []
+    while True:
+        try:
+            events.append(next(run))
+        except StopIteration as done:
+            return events, done.value, fit
+
+
+def _siren_session(torus_cloud, **settings):
+    """A SIREN session whose field is a sphere of radius 0.3, as if its fit had been set up."""
+    from conftest import sphere_field
+
+    session = ReconstructionSession(_cloud(*torus_cloud), Settings(model="siren", resolution0=8, **settings))
+    session.field = sphere_field(0.3)
+    return session
+
+
+def test_fit_reports_every_fifth_of_a_second_and_previews_every_mesh_every(monkeypatch, torus_cloud):
+    """On a clock where each step takes 1/8 s: progress once at least 0.2 s of fitting have passed since the last
+    report (steps 2, 4, ..., 16), the first preview once 0.3 s have passed and then each time mesh_every (0.5 s)
+    more have (steps 3, 7, 11, 15), at most level 1 of the current field; the fit ends when its 2 s are spent
+    (16 steps) and its summary holds the loss curve of the reports."""
+    session = _siren_session(torus_cloud, seconds=2.0, mesh_every=0.5, levels=2)
+    events, summary, fit = _optimise_on_test_clock(monkeypatch, session, 2.0)
+    progress = [e for e in events if isinstance(e, FitProgress)]
+    assert [(p.step, p.seconds) for p in progress] == [(k, k * STEP_S) for k in range(2, 17, 2)]
+    for p in progress:
+        assert (p.total, p.terms, p.stage) == (3.0 / p.step, {"sdf": 1.0 / p.step, "eikonal": 2.0 / p.step}, "fit")
+        assert p.steps_per_s == 8.0
+    previews = [e for e in events if isinstance(e, LevelMesh)]
+    assert [(m.fit_step, m.level, m.levels, m.preview, m.final) for m in previews] == [
+        (k, level, 1, True, False) for k in (3, 7, 11, 15) for level in (0, 1)]
+    assert all(len(m.faces) > 0 for m in previews)
+    assert fit.steps == 16
+    assert summary == {"steps": 16, "seconds": 2.0, "final_loss": 3.0 / 16,
+                       "final_terms": {"sdf": 1 / 16, "eikonal": 2 / 16}, "steps_per_s": 8.0, "normals": "input",
+                       "curve": [(p.step, p.seconds, p.total) for p in progress]}
+
+
+def test_fit_ends_at_its_step_budget_and_reports_its_last_step(monkeypatch, torus_cloud):
+    """With a step budget (refinement's), the loop makes exactly that many steps; the last one is reported even
+    when it falls between two reports."""
+    session = _siren_session(torus_cloud, seconds=600, mesh_every=600, levels=0)
+    events, summary, fit = _optimise_on_test_clock(monkeypatch, session, 600, max_steps=5)
+    assert fit.steps == 5 and summary["steps"] == 5
+    assert [(e.step, e.seconds) for e in events if isinstance(e, FitProgress)] == [(2, 0.25), (4, 0.5), (5, 0.625)]
+    assert summary["curve"] == [(2, 0.25, 1.5), (4, 0.5, 0.75), (5, 0.625, 0.6)]
+    assert [(m.fit_step, m.level) for m in events if isinstance(m, LevelMesh)] == [(3, 0)]
+
+
+def test_cancel_during_a_step_abandons_it_and_ends_the_fit(monkeypatch, torus_cloud):
+    """Cancel arriving while step 3 computes: the fit hands the session's flag to the step, which abandons it;
+    the loop ends with the two steps made, the second of them reported."""
+    session = _siren_session(torus_cloud, seconds=600, mesh_every=600, levels=0)
+    events, summary, fit = _optimise_on_test_clock(monkeypatch, session, 600,
+                                                   during_step=lambda n: n == 3 and session.cancel())
+    assert fit.steps == 2 and summary["steps"] == 2 and summary["seconds"] == 3 * STEP_S
+    assert [(e.step, e.seconds) for e in events if isinstance(e, FitProgress)] == [(2, 0.25)]
+    assert summary["steps_per_s"] == 2 / (3 * STEP_S)
+
+
+def test_stop_during_a_step_ends_the_fit_after_it(monkeypatch, torus_cloud):
+    """stop_fit while step 3 computes: that step completes (stop is not cancel) and the loop makes no other."""
+    session = _siren_session(torus_cloud, seconds=600, mesh_every=600, levels=0)
+    events, summary, fit = _optimise_on_test_clock(monkeypatch, session, 600,
+                                                   during_step=lambda n: n == 3 and session.stop_fit())
+    assert fit.steps == 3 and summary["steps"] == 3 and not session.cancelled
+    assert [e.step for e in events if isinstance(e, FitProgress)] == [2, 3]
