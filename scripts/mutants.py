@@ -177,6 +177,28 @@ def score(statuses: dict[str, str], equivalent: set[str]) -> dict:
             "survivors": sorted(k for k, v in counted.items() if v not in DETECTED)}
 
 
+def refresh(folder: Path, target: Target) -> None:
+    """Bring a staging folder's tests and the package around the target module up to date, for running the
+    last run's survivors again; the target module itself must be unchanged since that run (its mutants and
+    their names come from it)."""
+    source = ROOT / "app" / "implicit_studio"
+    staged = folder / "src" / "implicit_studio"
+    if (source / target.module).read_bytes() != (staged / target.module).read_bytes():
+        raise SystemExit(f"{target.module} changed since the last run of this target: run it in full")
+    for copy in (folder / "tests", folder / "mutants" / "tests"):
+        shutil.rmtree(copy)
+        shutil.copytree(ROOT / "tests", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    for tree in (staged, folder / "mutants" / "src" / "implicit_studio"):
+        keep = {tree / target.module} | set(tree.glob(target.module + ".*"))     # mutated module, meta, spans
+        for path in tree.rglob("*"):
+            if path.is_file() and path not in keep and "__pycache__" not in path.parts:
+                path.unlink()
+        for path in source.rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts and path.relative_to(source) != Path(target.module):
+                (tree / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, tree / path.relative_to(source))
+
+
 def run_target(name: str, target: Target, equivalent: set[str], survivors_only: bool = False) -> dict:
     """Mutation-test ``target`` in a fresh staging folder, or, with ``survivors_only``, run the survivors
     of its last run again against the current tests (the code under test must be unchanged since)."""
@@ -187,9 +209,8 @@ def run_target(name: str, target: Target, equivalent: set[str], survivors_only: 
     print(f"   mutmut's output: {folder / 'mutmut.log'}", flush=True)
     if survivors_only:
         selected = json.loads((folder / "summary.json").read_text(encoding="utf-8"))["survivors"]
-        for copy in (folder / "tests", folder / "mutants" / "tests"):
-            shutil.rmtree(copy)
-            shutil.copytree(ROOT / "tests", copy, ignore=shutil.ignore_patterns("__pycache__"))
+        full_run_ended = (folder / "summary.json").stat().st_mtime
+        refresh(folder, target)
         first = selected[:1]                   # mutmut finds the new tests and collects their stats
     else:
         stage(name, target)
@@ -209,7 +230,14 @@ def run_target(name: str, target: Target, equivalent: set[str], survivors_only: 
     (folder / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     (folder / "survivors.txt").write_text(survivor_diffs(folder, summary["survivors"]), encoding="utf-8")
     record = RESULTS / f"mutants-{name}.json"
-    runs = [] if not survivors_only or not record.is_file() else json.loads(record.read_text(encoding="utf-8"))["runs"]
+    if not survivors_only:
+        runs = []
+    elif record.is_file():
+        runs = json.loads(record.read_text(encoding="utf-8"))["runs"]
+    else:                                      # a full run made before runs were recorded: its summary's date
+        made = time.gmtime(full_run_ended)
+        runs = [{"date": time.strftime("%Y-%m-%d %H:%M UTC", made), "kind": "full", "mutants_run": None,
+                 "load_average": None, "cores": os.cpu_count()}]
     runs.append({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                  "kind": "survivors again" if survivors_only else "full",
                  "mutants_run": len(selected) if survivors_only else len(statuses),
