@@ -65,7 +65,8 @@ TARGETS = {
     "mise": Target("engine/meshing/mise.py", ("tests/unit/test_mise.py",), 0.90),
     "marching": Target("engine/meshing/marching.py", ("tests/unit/test_marching.py", "tests/unit/test_mise.py"), 0.90),
     "checkpoints": Target("engine/checkpoints.py", ("tests/unit/test_checkpoint.py",), 0.80),
-    "session": Target("engine/session.py", ("tests/unit/test_session.py",), 0.80,
+    "session": Target("engine/session.py", ("tests/unit/test_session.py", "tests/unit/test_remesh.py",
+                                            "tests/unit/test_session_refine.py"), 0.80,
                       tuple(f"ReconstructionSession.{name}" for name in SESSION_CONTROL)),
     "ply-header": Target("io/ply.py", ("tests/unit/test_io.py", "tests/unit/test_io_hostile.py"), 0.80,
                          ("read_header", "_parse_format", "_parse_element", "_add_property")),
@@ -95,6 +96,12 @@ def stage(name: str, target: Target) -> Path:
     shutil.copytree(ROOT / "app" / "implicit_studio", folder / "src" / "implicit_studio",
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "tests", folder / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    write_config(folder, target)
+    return folder
+
+
+def write_config(folder: Path, target: Target) -> None:
+    """The staging folder's pyproject.toml: [tool.mutmut] for ``target`` and the project's pytest options."""
     pytest_section = (ROOT / "pyproject.toml").read_text(encoding="utf-8").split("[tool.pytest.ini_options]")[1]
     config = {
         "source_paths": ["src/"],
@@ -105,7 +112,6 @@ def stage(name: str, target: Target) -> Path:
     lines = ["[tool.mutmut]"] + [f"{key} = {json.dumps(value)}" for key, value in config.items()]
     (folder / "pyproject.toml").write_text("\n".join(lines) + "\n\n[tool.pytest.ini_options]" + pytest_section,
                                            encoding="utf-8")
-    return folder
 
 
 def mutmut_env() -> dict:
@@ -185,6 +191,7 @@ def refresh(folder: Path, target: Target) -> None:
     staged = folder / "src" / "implicit_studio"
     if (source / target.module).read_bytes() != (staged / target.module).read_bytes():
         raise SystemExit(f"{target.module} changed since the last run of this target: run it in full")
+    write_config(folder, target)                        # the target's test files may have changed
     for copy in (folder / "tests", folder / "mutants" / "tests"):
         shutil.rmtree(copy)
         shutil.copytree(ROOT / "tests", copy, ignore=shutil.ignore_patterns("__pycache__"))
@@ -208,7 +215,8 @@ def run_target(name: str, target: Target, equivalent: set[str], survivors_only: 
           flush=True)
     print(f"   mutmut's output: {folder / 'mutmut.log'}", flush=True)
     if survivors_only:
-        selected = json.loads((folder / "summary.json").read_text(encoding="utf-8"))["survivors"]
+        selected = [name for name in json.loads((folder / "summary.json").read_text(encoding="utf-8"))["survivors"]
+                    if name not in equivalent]         # the ones listed as equivalent since would survive again
         full_run_ended = (folder / "summary.json").stat().st_mtime
         refresh(folder, target)
         first = selected[:1]                   # mutmut finds the new tests and collects their stats
