@@ -10,9 +10,11 @@ listed in the "Equivalent mutants" section of docs/TESTING.md, each with its rea
 
 Usage: python scripts/mutants.py [TARGET ...]     (no TARGET: all, one after the other)
        python scripts/mutants.py --survivors TARGET   (after adding tests: the last run's survivors again)
+       python scripts/mutants.py --table              (the scores table of docs/TESTING.md)
        python scripts/mutants.py --list
 Writes build/mutants/<target>/summary.json, survivors.txt (the diff of every surviving mutant) and
-mutmut.log.
+mutmut.log, and benchmarks/results/mutants-<target>.json: the status of every mutant, from which
+``--table`` computes the scores with the equivalent mutants listed in docs/TESTING.md at that time.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 STAGE = ROOT / "build" / "mutants"
 TESTING_MD = ROOT / "docs" / "TESTING.md"
+RESULTS = ROOT / "benchmarks" / "results"
 DETECTED = {"killed", "timeout", "segfault", "caught by type check"}
 
 
@@ -55,14 +58,15 @@ class Target:
         return out
 
 
-SESSION_CONTROL = ("cancel", "cancelled", "pause", "resume", "paused", "stop_fit", "run", "_fit", "_mesh")
+SESSION_CONTROL = ("cancel", "cancelled", "pause", "resume", "paused", "stop_fit", "run", "_fit", "_optimise", "_mesh")
 TARGETS = {
     "metrics": Target("evaluate/metrics.py", ("tests/unit/test_metrics.py",), 0.90),
     "inside": Target("evaluate/inside.py", ("tests/unit/test_metrics.py",), 0.90),
     "mise": Target("engine/meshing/mise.py", ("tests/unit/test_mise.py",), 0.90),
     "marching": Target("engine/meshing/marching.py", ("tests/unit/test_marching.py", "tests/unit/test_mise.py"), 0.90),
     "checkpoints": Target("engine/checkpoints.py", ("tests/unit/test_checkpoint.py",), 0.80),
-    "session": Target("engine/session.py", ("tests/unit/test_session.py",), 0.80,
+    "session": Target("engine/session.py", ("tests/unit/test_session.py", "tests/unit/test_remesh.py",
+                                            "tests/unit/test_session_refine.py"), 0.80,
                       tuple(f"ReconstructionSession.{name}" for name in SESSION_CONTROL)),
     "ply-header": Target("io/ply.py", ("tests/unit/test_io.py", "tests/unit/test_io_hostile.py"), 0.80,
                          ("read_header", "_parse_format", "_parse_element", "_add_property")),
@@ -92,6 +96,12 @@ def stage(name: str, target: Target) -> Path:
     shutil.copytree(ROOT / "app" / "implicit_studio", folder / "src" / "implicit_studio",
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "tests", folder / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    write_config(folder, target)
+    return folder
+
+
+def write_config(folder: Path, target: Target) -> None:
+    """The staging folder's pyproject.toml: [tool.mutmut] for ``target`` and the project's pytest options."""
     pytest_section = (ROOT / "pyproject.toml").read_text(encoding="utf-8").split("[tool.pytest.ini_options]")[1]
     config = {
         "source_paths": ["src/"],
@@ -102,7 +112,6 @@ def stage(name: str, target: Target) -> Path:
     lines = ["[tool.mutmut]"] + [f"{key} = {json.dumps(value)}" for key, value in config.items()]
     (folder / "pyproject.toml").write_text("\n".join(lines) + "\n\n[tool.pytest.ini_options]" + pytest_section,
                                            encoding="utf-8")
-    return folder
 
 
 def mutmut_env() -> dict:
@@ -174,6 +183,29 @@ def score(statuses: dict[str, str], equivalent: set[str]) -> dict:
             "survivors": sorted(k for k, v in counted.items() if v not in DETECTED)}
 
 
+def refresh(folder: Path, target: Target) -> None:
+    """Bring a staging folder's tests and the package around the target module up to date, for running the
+    last run's survivors again; the target module itself must be unchanged since that run (its mutants and
+    their names come from it)."""
+    source = ROOT / "app" / "implicit_studio"
+    staged = folder / "src" / "implicit_studio"
+    if (source / target.module).read_bytes() != (staged / target.module).read_bytes():
+        raise SystemExit(f"{target.module} changed since the last run of this target: run it in full")
+    write_config(folder, target)                        # the target's test files may have changed
+    for copy in (folder / "tests", folder / "mutants" / "tests"):
+        shutil.rmtree(copy)
+        shutil.copytree(ROOT / "tests", copy, ignore=shutil.ignore_patterns("__pycache__"))
+    for tree in (staged, folder / "mutants" / "src" / "implicit_studio"):
+        keep = {tree / target.module} | set(tree.glob(target.module + ".*"))     # mutated module, meta, spans
+        for path in tree.rglob("*"):
+            if path.is_file() and path not in keep and "__pycache__" not in path.parts:
+                path.unlink()
+        for path in source.rglob("*"):
+            if path.is_file() and "__pycache__" not in path.parts and path.relative_to(source) != Path(target.module):
+                (tree / path.relative_to(source)).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, tree / path.relative_to(source))
+
+
 def run_target(name: str, target: Target, equivalent: set[str], survivors_only: bool = False) -> dict:
     """Mutation-test ``target`` in a fresh staging folder, or, with ``survivors_only``, run the survivors
     of its last run again against the current tests (the code under test must be unchanged since)."""
@@ -183,10 +215,10 @@ def run_target(name: str, target: Target, equivalent: set[str], survivors_only: 
           flush=True)
     print(f"   mutmut's output: {folder / 'mutmut.log'}", flush=True)
     if survivors_only:
-        selected = json.loads((folder / "summary.json").read_text(encoding="utf-8"))["survivors"]
-        for copy in (folder / "tests", folder / "mutants" / "tests"):
-            shutil.rmtree(copy)
-            shutil.copytree(ROOT / "tests", copy, ignore=shutil.ignore_patterns("__pycache__"))
+        selected = [name for name in json.loads((folder / "summary.json").read_text(encoding="utf-8"))["survivors"]
+                    if name not in equivalent]         # the ones listed as equivalent since would survive again
+        full_run_ended = (folder / "summary.json").stat().st_mtime
+        refresh(folder, target)
         first = selected[:1]                   # mutmut finds the new tests and collects their stats
     else:
         stage(name, target)
@@ -199,12 +231,69 @@ def run_target(name: str, target: Target, equivalent: set[str], survivors_only: 
     minutes = round((time.perf_counter() - started) / 60, 1)
     if survivors_only:                         # the full run's time stands
         minutes = json.loads((folder / "summary.json").read_text(encoding="utf-8"))["minutes"]
-    summary = score(results(folder, target), equivalent)
+    statuses = results(folder, target)
+    summary = score(statuses, equivalent)
     summary.update(target=name, module=target.module, functions=list(target.functions), tests=list(target.tests),
                    goal=target.goal, minutes=minutes)
     (folder / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     (folder / "survivors.txt").write_text(survivor_diffs(folder, summary["survivors"]), encoding="utf-8")
+    record = RESULTS / f"mutants-{name}.json"
+    if not survivors_only:
+        runs = []
+    elif record.is_file():
+        runs = json.loads(record.read_text(encoding="utf-8"))["runs"]
+    else:                                      # a full run made before runs were recorded: its summary's date
+        made = time.gmtime(full_run_ended)
+        runs = [{"date": time.strftime("%Y-%m-%d %H:%M UTC", made), "kind": "full", "mutants_run": None,
+                 "load_average": None, "cores": os.cpu_count()}]
+    runs.append({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                 "kind": "survivors again" if survivors_only else "full",
+                 "mutants_run": len(selected) if survivors_only else len(statuses),
+                 "load_average": round(os.getloadavg()[0], 1), "cores": os.cpu_count()})
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps({"target": name, "module": target.module, "functions": list(target.functions),
+                                  "tests": list(target.tests), "goal": target.goal, "minutes": minutes, "runs": runs,
+                                  "statuses": dict(sorted(statuses.items()))}, indent=1) + "\n", encoding="utf-8")
     return summary
+
+
+def table(equivalent: set[str]) -> list[str]:
+    """The scores table (markdown) from benchmarks/results/mutants-*.json, in the order of TARGETS, with the
+    equivalent mutants listed now. A target never run gets a row saying so."""
+    lines = ["| target | module | mutants | detected | equivalent | surviving | score | goal | measured |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for name, target in TARGETS.items():
+        record = RESULTS / f"mutants-{name}.json"
+        if not record.is_file():
+            lines.append(f"| {name} | `{target.module}` | not run | | | | | {target.goal:.0%} | |")
+            continue
+        data = json.loads(record.read_text(encoding="utf-8"))
+        s = score(data["statuses"], equivalent)
+        met = "" if s["score"] is not None and s["score"] >= data["goal"] else " (below)"
+        runs = "; ".join(f"{r['kind']} {r['date']}" for r in data["runs"])
+        lines.append(f"| {name} | `{data['module']}` | {s['mutants']} | {s['detected']} | {s['equivalent']} | "
+                     f"{len(s['survivors'])} | {s['score']:.1%}{met} | {data['goal']:.0%} | {runs} |")
+    return lines
+
+
+def misplaced_equivalents(equivalent: set[str]) -> list[str]:
+    """Listed equivalent mutants that no recorded run has, or that a test detected (a listing gone stale)."""
+    known: dict[str, str] = {}
+    for record in sorted(RESULTS.glob("mutants-*.json")):
+        known.update(json.loads(record.read_text(encoding="utf-8"))["statuses"])
+    recorded_modules = {f"implicit_studio.{t.module.removesuffix('.py').replace('/', '.')}."
+                        for n, t in TARGETS.items() if (RESULTS / f"mutants-{n}.json").is_file()}
+    out = []
+    for name in sorted(equivalent):
+        if not any(name.startswith(m) for m in recorded_modules):
+            continue
+        if name not in known:
+            out.append(f"{name}: no such mutant in the recorded runs")
+        elif known[name] in DETECTED:
+            out.append(f"{name}: listed as equivalent but {known[name]}")
+    return out
+
+
 
 
 def main() -> int:
@@ -212,6 +301,8 @@ def main() -> int:
     parser.add_argument("targets", nargs="*", metavar="TARGET",
                         help=f"one or more of {', '.join(TARGETS)} (default: all)")
     parser.add_argument("--list", action="store_true", help="list the targets and exit")
+    parser.add_argument("--table", action="store_true",
+                        help="print the scores table from benchmarks/results/mutants-*.json and exit")
     parser.add_argument("--survivors", action="store_true",
                         help="run only the last run's surviving mutants again, against the current tests")
     args = parser.parse_args()
@@ -219,6 +310,13 @@ def main() -> int:
         for name, target in TARGETS.items():
             print(f"{name:13s} {target.module:28s} goal {target.goal:.0%}  tests {' '.join(target.tests)}")
         return 0
+    if args.table:
+        equivalent = equivalent_mutants()
+        print("\n".join(table(equivalent)))
+        stale = misplaced_equivalents(equivalent)
+        for line in stale:
+            print(f"stale equivalent listing: {line}", file=sys.stderr)
+        return 1 if stale else 0
     unknown = sorted(set(args.targets) - set(TARGETS))
     if unknown:
         parser.error(f"unknown target {', '.join(unknown)}; choose from {', '.join(TARGETS)}")

@@ -1,4 +1,5 @@
-"""The benchmark figures of README.md and docs/TRAINING.md are those of the result files they cite."""
+"""The benchmark figures of README.md and docs/TRAINING.md, and the mutation scores of docs/TESTING.md, are those
+of the result files they cite."""
 
 from __future__ import annotations
 
@@ -125,3 +126,15 @@ def test_refinement_tables_are_what_their_script_prints(result):
     text = DOCS["README.md"].read_text(encoding="utf-8")
     for line in printed.splitlines():
         assert line in text, f"README.md lacks the refinement row {line!r}"
+
+
+def test_mutation_scores_are_what_the_recorded_runs_give():
+    """docs/TESTING.md's mutation-score table is what ``scripts/mutants.py --table`` computes from the recorded
+    runs (benchmarks/results/mutants-*.json) and the equivalent mutants the same file lists; no listed
+    equivalent mutant is missing from the recorded runs or detected by a test (a stale listing)."""
+    printed = subprocess.run([sys.executable, "scripts/mutants.py", "--table"], cwd=ROOT, capture_output=True,
+                             text=True, check=False)
+    assert printed.returncode == 0, printed.stderr
+    text = (ROOT / "docs" / "TESTING.md").read_text(encoding="utf-8")
+    for line in printed.stdout.splitlines():
+        assert line in text, f"docs/TESTING.md lacks the mutation-score row {line!r}"

@@ -148,3 +148,20 @@ def test_vertices_on_grid_corners_at_slab_borders_are_merged():
         assert len(places) <= len(v) <= len(ref_v)
     v, _ = marching_cubes_in_slabs(values, 0.0, 25 * 25)    # every layer shared: every copy welded
     assert len(v) == len(places)
+
+
+def test_vertices_on_the_outer_layers_are_left_as_a_single_call_makes_them():
+    """Only the layers two slabs share are welded: the first and last layers of the grid belong to one slab,
+    so their vertices are exactly the single call's, PyMCubes' own copies at threshold-valued corners included
+    (more vertices than places there). Unpadded grid of 25^3 corners, slabs of 3 layers: 24 / 3 slabs, so the
+    last layer lies on a slab border too."""
+    i, j, k = np.meshgrid(*(np.arange(25),) * 3, indexing="ij")
+    values = ((i + 2 * j + 3 * k) % 5 - 2).astype(np.float64)      # -2..2, a fifth of the corners exactly 0
+    ref_v, ref_f = mcubes.marching_cubes(values, 0.0)
+    v, f = marching_cubes_in_slabs(values, 0.0, 24 * 24 * 3)
+    assert len(f) == len(ref_f) and triangles(v, f) == triangles(ref_v, ref_f)
+    for layer in (0, 24):
+        ref_layer, layer_v = ref_v[ref_v[:, 0] == layer], v[v[:, 0] == layer]
+        assert len(np.unique(ref_layer, axis=0)) < len(ref_layer)        # the copies are there to be kept
+        np.testing.assert_array_equal(np.unique(layer_v, axis=0), np.unique(ref_layer, axis=0))
+        assert len(layer_v) == len(ref_layer)

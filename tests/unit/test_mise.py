@@ -174,3 +174,33 @@ def test_dense_grid_axes_dtype_and_cancel():
     cancelled = threading.Event()
     cancelled.set()
     assert dense_grid(field, 4, cancel=cancelled) is None
+
+
+def test_known_first_grid_is_reused_and_evaluates_nothing_at_level_zero():
+    """``coarse`` (an earlier level 0's ``grid`` of the same field) replaces the first grid's evaluations:
+    the same meshes at every level, and only the refinement's corners are evaluated, so the count ends at
+    the official reference minus the 33^3 corners of the first grid."""
+    first = list(mise(sphere_field(0.35), resolution0=32, levels=2, threshold=0.0, box=1.1))
+    np.testing.assert_array_equal(first[0].grid, dense_grid(sphere_field(0.35), 32, 1.1))   # grid: level 0's values
+    calls = []
+
+    def counted(points):
+        calls.append(len(points))
+        return sphere_field(0.35)(points)
+
+    again = mise(counted, resolution0=32, levels=2, threshold=0.0, box=1.1, coarse=first[0].grid)
+    level0 = next(again)
+    assert calls == [] and level0.evaluations == 0 and level0.new_evaluations == 0
+    rest = list(again)
+    assert rest[-1].evaluations == SPHERE_REF - 33 ** 3 == sum(calls)
+    for old, new in zip(first, [level0] + rest):
+        assert (new.level, new.resolution) == (old.level, old.resolution)
+        np.testing.assert_array_equal(new.vertices, old.vertices)
+        np.testing.assert_array_equal(new.faces, old.faces)
+    np.testing.assert_array_equal(first[0].grid, dense_grid(sphere_field(0.35), 32, 1.1))   # never modified
+
+
+def test_known_first_grid_of_another_size_is_an_error():
+    """A ``coarse`` grid must have the first level's (resolution0 + 1)^3 corners."""
+    with pytest.raises(ValueError, match=r"^coarse values must have shape \(17, 17, 17\), not \(9, 9, 9\)$"):
+        next(mise(sphere_field(), 16, 1, coarse=np.zeros((9, 9, 9), np.float32)))

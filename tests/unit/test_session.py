@@ -1,5 +1,6 @@
 import re
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -137,26 +138,105 @@ def test_fit_step_abandoned_after_forward_pass_when_stopped(torus_cloud):
     assert fitter.step(threading.Event())["total"] > 0 and fitter.steps == 1
 
 
-def test_pause_and_resume(torus_cloud):
-    pts, nrm = torus_cloud
-    session = ReconstructionSession(_cloud(pts, nrm), Settings(model="siren", seconds=1.0, resolution0=8, levels=0))
-    session.pause()
-    threading.Timer(0.5, session.resume).start()
-    events = list(session.run())
-    assert isinstance(events[-1], Finished) and not events[-1].cancelled
-
-
 CONTROL_BOUND_S = 60.0
 """Generous bound for a cancelled run to end: it ends within one fit step or field batch (milliseconds),
 but a machine shared by other test runs can stall a thread for seconds."""
 
 
-def _run_in_thread(session) -> tuple[threading.Thread, list]:
-    """Iterate ``session.run()`` on a worker thread (as the window does); events land in the list."""
+def _wait_while_alive(event: threading.Event, thread: threading.Thread) -> bool:
+    """Wait up to CONTROL_BOUND_S for ``event``, giving up as soon as ``thread`` has ended without setting it
+    (a run that died of an error fails the test at once instead of after the whole bound)."""
+    for _ in range(int(CONTROL_BOUND_S / 0.05)):
+        if event.wait(0.05):
+            return True
+        if not thread.is_alive():
+            return event.is_set()
+    return event.is_set()
+
+
+def _run_in_thread(session) -> tuple[threading.Thread, list, threading.Event]:
+    """Iterate ``session.run()`` on a worker thread (as the window does): the thread, the list its events land
+    in, and an event set once ``Encoded`` has arrived (a fitted model's fit is then set up)."""
     events: list = []
-    thread = threading.Thread(target=lambda: events.extend(session.run()), daemon=True)
+    encoded = threading.Event()
+
+    def consume():
+        for event in session.run():
+            events.append(event)
+            if isinstance(event, Encoded):
+                encoded.set()
+
+    thread = threading.Thread(target=consume, daemon=True)
     thread.start()
-    return thread, events
+    return thread, events, encoded
+
+
+def _end_within_bound(session, thread: threading.Thread, what: str) -> None:
+    """Join the run's thread within CONTROL_BOUND_S; a stuck one is let go (cancel also lifts a pause) before
+    the test fails."""
+    thread.join(CONTROL_BOUND_S)
+    alive = thread.is_alive()
+    if alive:
+        session.cancel()
+    assert not alive, f"{what} did not end the run within {CONTROL_BOUND_S:.0f} s"
+
+
+PAUSE_WATCH_S = 0.5
+"""How long a paused run is watched for a fit step it must not make. A correct run never steps while paused,
+so a slow machine cannot fail the test; a run that ignores the pause starts its first step at once."""
+
+
+def _counting_fit_steps(monkeypatch) -> threading.Event:
+    """An event set when any ``SdfFitter.step`` begins (the fit itself is unchanged)."""
+    from implicit_studio.engine.fitting.siren_fit import SdfFitter
+
+    stepped = threading.Event()
+    real = SdfFitter.step
+
+    def step(self, *args, **kwargs):
+        stepped.set()
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(SdfFitter, "step", step)
+    return stepped
+
+
+def test_pause_holds_the_fit_until_resumed(monkeypatch, torus_cloud):
+    """A run paused before it starts sets its fit up (``Encoded``) but makes no fit step while paused; resumed,
+    it fits and ends normally with a final mesh."""
+    stepped = _counting_fit_steps(monkeypatch)
+    pts, nrm = torus_cloud
+    session = ReconstructionSession(_cloud(pts, nrm), Settings(model="siren", seconds=1.0, resolution0=8, levels=0))
+    assert not session.paused
+    session.pause()
+    assert session.paused
+    thread, events, encoded = _run_in_thread(session)
+    assert _wait_while_alive(encoded, thread), "the fit was never set up"
+    assert not stepped.wait(PAUSE_WATCH_S), "a paused run made a fit step"
+    assert session.paused and thread.is_alive()
+    session.resume()
+    assert not session.paused
+    _end_within_bound(session, thread, "resume")
+    assert stepped.is_set() and events[-1].stats["fit"]["steps"] >= 1
+    assert isinstance(events[-1], Finished) and not events[-1].cancelled and not session.cancelled
+    assert [e.level for e in events if isinstance(e, LevelMesh) and e.final] == [0]
+
+
+def test_stop_fit_while_paused_ends_the_fit(torus_cloud):
+    """Stop ends a paused fit too (it lifts the pause) and meshes the weights there are; the run is finished,
+    not cancelled. The loop, woken while waiting to make a step, still makes that one step (``_optimise``
+    checks the stop flag before it waits, not after), so at most one step is made."""
+    pts, nrm = torus_cloud
+    session = ReconstructionSession(_cloud(pts, nrm), Settings(model="siren", seconds=600, resolution0=8, levels=0))
+    session.pause()
+    thread, events, encoded = _run_in_thread(session)
+    assert _wait_while_alive(encoded, thread), "the fit was never set up"
+    session.stop_fit()
+    _end_within_bound(session, thread, "stop_fit on a paused run")
+    steps = events[-1].stats["fit"]["steps"]
+    assert steps <= 1
+    assert isinstance(events[-1], Finished) and not events[-1].cancelled
+    assert [(e.level, e.fit_step, e.final) for e in events if isinstance(e, LevelMesh)] == [(0, steps, True)]
 
 
 def test_cancel_while_paused_ends_the_run(torus_cloud):
@@ -164,27 +244,15 @@ def test_cancel_while_paused_ends_the_run(torus_cloud):
     pts, nrm = torus_cloud
     session = ReconstructionSession(_cloud(pts, nrm), Settings(model="siren", seconds=600, resolution0=8, levels=0))
     session.pause()
-    started = threading.Event()
-    events: list = []
-
-    def consume():
-        for event in session.run():
-            events.append(event)
-            if isinstance(event, Encoded):
-                started.set()
-
-    thread = threading.Thread(target=consume, daemon=True)
-    thread.start()
-    assert started.wait(CONTROL_BOUND_S), "the fit was never set up"
+    thread, events, encoded = _run_in_thread(session)
+    assert _wait_while_alive(encoded, thread), "the fit was never set up"
     assert session.paused
     session.cancel()
-    thread.join(CONTROL_BOUND_S)
-    alive = thread.is_alive()
-    session.resume()                     # lets a stuck thread go before the assertion fails
-    assert not alive, f"a paused run did not end within {CONTROL_BOUND_S:.0f} s of cancel"
+    _end_within_bound(session, thread, "cancel of a paused run")
+    assert session.cancelled
     assert isinstance(events[-1], Finished) and events[-1].cancelled
     assert not any(isinstance(e, (FitProgress, LevelMesh)) for e in events)   # paused before the first step
-    assert events[-1].stats["fit"]["steps"] == 0
+    assert (events[-1].stats["fit"]["steps"], events[-1].stats["fit"]["steps_per_s"]) == (0, 0.0)
 
 
 def test_cancel_during_learned_meshing(torus_cloud):
@@ -200,27 +268,17 @@ def test_cancel_during_learned_meshing(torus_cloud):
         if session.cancelled:
             calls_after_cancel.append(len(points))
         values = evaluate(points)
-        if meshes:                       # level 0 is out: this batch belongs to level 1
+        if any(isinstance(e, LevelMesh) for e in events):    # level 0 is out: this batch belongs to level 1
             in_level_one.set()
             session._cancel.wait(CONTROL_BOUND_S)   # hold the batch until the other thread cancels
         return values
 
     session._locked_field = field
-    meshes: list = []
-    events: list = []
-
-    def consume():
-        for event in session.run():
-            events.append(event)
-            if isinstance(event, LevelMesh):
-                meshes.append(event)
-
-    thread = threading.Thread(target=consume, daemon=True)
-    thread.start()
-    assert in_level_one.wait(CONTROL_BOUND_S), "meshing never reached level 1"
+    thread, events, _ = _run_in_thread(session)
+    assert _wait_while_alive(in_level_one, thread), "meshing never reached level 1"
     session.cancel()
-    thread.join(CONTROL_BOUND_S)
-    assert not thread.is_alive(), f"meshing did not stop within {CONTROL_BOUND_S:.0f} s of cancel"
+    _end_within_bound(session, thread, "cancel during meshing")
+    meshes = [e for e in events if isinstance(e, LevelMesh)]
     assert [m.level for m in meshes] == [0]
     assert not any(m.final for m in meshes)
     assert calls_after_cancel == []      # no batch was started after the cancel
@@ -313,7 +371,9 @@ def test_learned_run_reports_what_it_did(torus_cloud):
 
     session = ReconstructionSession(_cloud(torus_cloud[0]), Settings(model="convonet-grid", resolution0=16, levels=1,
                                                                      refine=0))
+    before = time.perf_counter()
     started, encoded, *meshes, finished = list(session.run())
+    elapsed = time.perf_counter() - before
     assert started == Started("convonet-grid", str(session.device), str(session.checkpoint), session.data.summary())
     assert isinstance(encoded, Encoded) and encoded.seconds >= 0.0
     assert [(m.level, m.levels, m.resolution, m.final, m.preview, m.fit_step) for m in meshes] == [
@@ -325,7 +385,7 @@ def test_learned_run_reports_what_it_did(torus_cloud):
     assert (stats["model"], stats["device"], stats["checkpoint"]) == ("convonet-grid", str(session.device),
                                                                         str(session.checkpoint))
     assert stats["input"] == "4,000 points" and stats["settings"] == asdict(session.settings)
-    assert stats["encode_s"] == encoded.seconds <= stats["total_s"]
+    assert stats["encode_s"] == encoded.seconds <= stats["total_s"] <= elapsed     # the run's own time, no more
     check_level_rows(stats, meshes)
     assert [m.seconds for m in meshes] == sorted(m.seconds for m in meshes)
 
@@ -363,3 +423,110 @@ def test_siren_run_reports_its_fit(torus_cloud):
         assert f.total == pytest.approx(sum(f.terms.values()), rel=1e-5)
         assert f.steps_per_s == pytest.approx(f.step / f.seconds)
     check_level_rows(stats, meshes)
+
+
+# --- the optimisation loop on a clock the test drives ----------------------------------------------------------
+
+
+STEP_S = 0.125
+"""Seconds each scripted fit step takes on the test's clock (exact in binary, so sums of steps are exact)."""
+
+
+class ScriptedFit:
+    """A stand-in for ``SdfFitter`` / ``Refiner`` with their contract (``step(stop) -> terms | None``, ``steps``):
+    each step takes exactly STEP_S on the test's clock, and, like the real ones, a step whose ``stop`` flag is set
+    by the time its forward pass is done is abandoned (None, not counted). ``during_step(n)`` runs inside step n,
+    as another thread acting while that step computes would."""
+
+    def __init__(self, clock: list, during_step=None):
+        self.clock, self.during_step, self.steps = clock, during_step, 0
+
+    def step(self, stop=None):
+        self.clock[0] += STEP_S
+        if self.during_step:
+            self.during_step(self.steps + 1)
+        if stop is not None and stop.is_set():
+            return None
+        self.steps += 1
+        return {"total": 3.0 / self.steps, "sdf": 1.0 / self.steps, "eikonal": 2.0 / self.steps}
+
+
+def _optimise_on_test_clock(monkeypatch, session, seconds, max_steps=None, during_step=None):
+    """Run ``session._optimise`` with a ScriptedFit on a clock that only the fit steps advance:
+    (events, the returned summary, the fit)."""
+    import types
+
+    from implicit_studio.engine import session as session_module
+
+    clock = [100.0]
+    monkeypatch.setattr(session_module, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
+    fit = ScriptedFit(clock, during_step)
+    run = session._optimise(fit, seconds, "fit", clock[0], {"levels": []}, max_steps)
+    events = []
+    while True:
+        try:
+            events.append(next(run))
+        except StopIteration as done:
+            return events, done.value, fit
+
+
+def _siren_session(torus_cloud, **settings):
+    """A SIREN session whose field is a sphere of radius 0.3, as if its fit had been set up."""
+    from conftest import sphere_field
+
+    session = ReconstructionSession(_cloud(*torus_cloud), Settings(model="siren", resolution0=8, **settings))
+    session.field = sphere_field(0.3)
+    return session
+
+
+def test_fit_reports_every_fifth_of_a_second_and_previews_every_mesh_every(monkeypatch, torus_cloud):
+    """On a clock where each step takes 1/8 s: progress once at least 0.2 s of fitting have passed since the last
+    report (steps 2, 4, ..., 16), the first preview once 0.3 s have passed and then each time mesh_every (0.5 s)
+    more have (steps 3, 7, 11, 15), at most level 1 of the current field; the fit ends when its 2 s are spent
+    (16 steps) and its summary holds the loss curve of the reports."""
+    session = _siren_session(torus_cloud, seconds=2.0, mesh_every=0.5, levels=2)
+    events, summary, fit = _optimise_on_test_clock(monkeypatch, session, 2.0)
+    progress = [e for e in events if isinstance(e, FitProgress)]
+    assert [(p.step, p.seconds) for p in progress] == [(k, k * STEP_S) for k in range(2, 17, 2)]
+    for p in progress:
+        assert (p.total, p.terms, p.stage) == (3.0 / p.step, {"sdf": 1.0 / p.step, "eikonal": 2.0 / p.step}, "fit")
+        assert p.steps_per_s == 8.0
+    previews = [e for e in events if isinstance(e, LevelMesh)]
+    assert [(m.fit_step, m.level, m.levels, m.preview, m.final) for m in previews] == [
+        (k, level, 1, True, False) for k in (3, 7, 11, 15) for level in (0, 1)]
+    assert all(len(m.faces) > 0 for m in previews)
+    assert fit.steps == 16
+    assert summary == {"steps": 16, "seconds": 2.0, "final_loss": 3.0 / 16,
+                       "final_terms": {"sdf": 1 / 16, "eikonal": 2 / 16}, "steps_per_s": 8.0, "normals": "input",
+                       "curve": [(p.step, p.seconds, p.total) for p in progress]}
+
+
+def test_fit_ends_at_its_step_budget_and_reports_its_last_step(monkeypatch, torus_cloud):
+    """With a step budget (refinement's), the loop makes exactly that many steps; the last one is reported even
+    when it falls between two reports."""
+    session = _siren_session(torus_cloud, seconds=600, mesh_every=600, levels=0)
+    events, summary, fit = _optimise_on_test_clock(monkeypatch, session, 600, max_steps=5)
+    assert fit.steps == 5 and summary["steps"] == 5
+    assert [(e.step, e.seconds) for e in events if isinstance(e, FitProgress)] == [(2, 0.25), (4, 0.5), (5, 0.625)]
+    assert summary["curve"] == [(2, 0.25, 1.5), (4, 0.5, 0.75), (5, 0.625, 0.6)]
+    assert [(m.fit_step, m.level) for m in events if isinstance(m, LevelMesh)] == [(3, 0)]
+
+
+def test_cancel_during_a_step_abandons_it_and_ends_the_fit(monkeypatch, torus_cloud):
+    """Cancel arriving while step 3 computes: the fit hands the session's flag to the step, which abandons it;
+    the loop ends with the two steps made, the second of them reported."""
+    session = _siren_session(torus_cloud, seconds=600, mesh_every=600, levels=0)
+    events, summary, fit = _optimise_on_test_clock(monkeypatch, session, 600,
+                                                   during_step=lambda n: n == 3 and session.cancel())
+    assert fit.steps == 2 and summary["steps"] == 2 and summary["seconds"] == 3 * STEP_S
+    assert [(e.step, e.seconds) for e in events if isinstance(e, FitProgress)] == [(2, 0.25)]
+    assert summary["steps_per_s"] == 2 / (3 * STEP_S)
+
+
+def test_stop_during_a_step_ends_the_fit_after_it(monkeypatch, torus_cloud):
+    """stop_fit while step 3 computes: that step completes (stop is not cancel) and the loop makes no other."""
+    session = _siren_session(torus_cloud, seconds=600, mesh_every=600, levels=0)
+    events, summary, fit = _optimise_on_test_clock(monkeypatch, session, 600,
+                                                   during_step=lambda n: n == 3 and session.stop_fit())
+    assert fit.steps == 3 and summary["steps"] == 3 and not session.cancelled
+    assert [e.step for e in events if isinstance(e, FitProgress)] == [2, 3]
