@@ -176,6 +176,7 @@ def build_parser(argv: list[str] = ()) -> argparse.ArgumentParser:
                    help="cut the meshes away between the camera and the slice plane")
     p.add_argument("--exit-when-done", action="store_true")
     p.add_argument("--up", default="+y", help=UP_HELP)
+    p.add_argument("--units", help="scene model: the file's units, m, cm or mm (default m)")
     p.set_defaults(func=cmd_gui)
 
     _add_module_commands(sub, list(argv))
@@ -187,8 +188,11 @@ MODULE_COMMANDS = {  # name: (help, {action word (None: none): (module, help)})
         "build": ("implicit_studio.train.data.build", "build the training data set from registry packages"),
         "rooms": ("implicit_studio.train.data.rooms", "build synthetic rooms (metric scenes) for the scene model")}),
     "train": ("train a learned model", {None: ("implicit_studio.train.trainer", "")}),
-    "benchmark": ("measure the models: 'benchmark quality' (metrics) or 'benchmark speed' (timings)", {
+    "benchmark": ("measure the models: 'benchmark quality' (metrics), 'benchmark scenes' (rooms) or "
+                  "'benchmark speed' (timings)", {
         "quality": ("implicit_studio.evaluate.quality", "the results table of the models on the data set's splits"),
+        "scenes": ("implicit_studio.evaluate.scenes", "the scene model on whole rooms against screened Poisson, "
+                   "and its scaling with the floor area"),
         "speed": ("implicit_studio.evaluate.speed", "speed benchmarks: first mesh, MISE, fitting, UI (JSON)")}),
 }
 

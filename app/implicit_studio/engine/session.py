@@ -173,7 +173,7 @@ class ReconstructionSession:
     def _scene(self, t0: float, stats: dict) -> Iterator[Event]:
         """The scene model: tiles stream as they are meshed, then the welded scene is the final mesh."""
         from .checkpoints import tuned_threshold
-        from .tiling import SceneTiler, weld
+        from .tiling import SceneField, SceneTiler, weld
 
         model, card = self.store.get(self.checkpoint, self.spec.name, self.device)
         self.threshold = tuned_threshold(card) if self.settings.threshold is None else self.settings.threshold
@@ -181,6 +181,8 @@ class ReconstructionSession:
         tiler = SceneTiler(model, self.data.points, self.settings.voxel, self.iso, self.device,
                            seed=self.settings.seed, batch_size=self.settings.batch_points)
         plan = tiler.plan
+        scene_field, scale = SceneField(tiler), self.frame_scale
+        self.field = lambda points: scene_field(np.asarray(points, dtype=np.float64) * scale)   # the input's unit frame
         stats["scene"] = {"voxel_m": plan.voxel, "tile_m": plan.core, "tiles": list(plan.shape),
                           "occupied_tiles": tiler.tile_count, "plan_s": time.perf_counter() - t0}
         stats["encode_s"] = 0.0

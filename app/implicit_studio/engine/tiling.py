@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import math
+import threading
 import time
 from dataclasses import dataclass
 from typing import Iterator
@@ -314,6 +315,47 @@ class SceneTiler:
         if tile in self._users and self._users[tile] <= 0 and tile not in self._grids:
             del self._users[tile]
             del self._layers[tile]
+
+
+class SceneField:
+    """The scene's field at any points: each point takes the value of the tile that owns it (as the
+    meshes do), from that tile's crop encoded on demand; the codes of the last ``keep`` tiles used
+    are kept. For slices through a finished scene.
+
+    __call__ : (N, 3) metres -> (N,) float32 logits; empty tiles are "outside"
+    """
+
+    def __init__(self, tiler: SceneTiler, keep: int = 48):
+        self.tiler, self.keep = tiler, keep
+        self._codes: dict[tuple, dict] = {}
+        self._lock = threading.Lock()
+
+    def _code(self, tile) -> dict:
+        with self._lock:
+            code = self._codes.pop(tile, None)
+            if code is None:
+                crop = crop_inputs(self.tiler.index, tile, self.tiler.seed)
+                with torch.inference_mode():
+                    code = self.tiler.model.encode(torch.from_numpy(crop)[None].to(self.tiler.device))
+            self._codes[tile] = code            # the most recently used last
+            while len(self._codes) > self.keep:
+                self._codes.pop(next(iter(self._codes)))
+            return code
+
+    def __call__(self, points: np.ndarray) -> np.ndarray:
+        plan = self.tiler.plan
+        pts = np.asarray(points, dtype=np.float64)
+        owner = np.floor((pts - plan.origin) / plan.voxel + 1e-9).astype(np.int64) // plan.cells
+        out = np.full(len(pts), self.tiler.outside, dtype=np.float32)
+        inside = np.all((owner >= 0) & (owner < np.asarray(plan.shape)), axis=1)
+        for tile in map(tuple, np.unique(owner[inside], axis=0).tolist()):
+            if tile not in self.tiler.occupied:
+                continue
+            rows = np.flatnonzero(inside & np.all(owner == tile, axis=1))
+            local = torch.from_numpy(to_box(pts[rows], plan.centre(tile)))[None].to(self.tiler.device)
+            with torch.inference_mode():
+                out[rows] = self.tiler.model.decode(local, self._code(tile))[0].float().cpu().numpy()
+        return out
 
 
 def weld(parts: list[tuple[np.ndarray, np.ndarray]], voxel: float) -> tuple[np.ndarray, np.ndarray]:

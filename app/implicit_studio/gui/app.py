@@ -92,10 +92,12 @@ def run_gui(args) -> int:
     from ..io.animation import check_animation_output
     from ..io.files import check_output
     from ..io.orientation import parse_up
+    from ..io.units import parse_units
     from .main_window import MainWindow
     from .presets import get_preset
 
     up = parse_up(args.up)
+    units = parse_units(args.units) if args.units else None
     if args.screenshot:
         check_output(args.screenshot, (".png",))
     if args.turntable:
@@ -147,6 +149,8 @@ def run_gui(args) -> int:
     window.input_panel.set_up(up)
     if args.model:
         window.model_panel.set_model(args.model)
+    if units:
+        window.model_panel.apply({"units": units})
     if args.compare:
         window.set_compare([m.strip() for m in args.compare.split(",") if m.strip()])
     if plane is not None:

@@ -390,6 +390,10 @@ class MainWindow(QMainWindow):
         elif isinstance(event, FitProgress):
             self.fit_panel.add(index, event)
         elif isinstance(event, Finished):
+            if run.model in MODELS and MODELS[run.model].metric and not event.cancelled and "scene" in event.stats:
+                # a scene's slices encode tiles on demand: only once every tile is meshed
+                self.slice_view.set_source(index, run.session, self.shown_points, run.session.threshold, sdf=False,
+                                           scale=run.session.frame_scale)
             status = ("cancelled " if event.cancelled else "finished ") + run.model
             if event.cancelled:
                 view.set_caption("cancelled" + (f" ({view.caption.text()})" if run.mesh is not None else ""))
@@ -420,6 +424,8 @@ class MainWindow(QMainWindow):
             return
         stage = "fit" if run.model in MODELS and not MODELS[run.model].learned else "refine"
         what = f"{stage} step {mesh.fit_step} preview" if mesh.preview else f"level {mesh.level}/{mesh.levels}"
+        if run.model in MODELS and MODELS[run.model].metric:
+            what = "scene"
         if payload.threshold is not None:
             what = f"threshold {payload.threshold:g}, {what}"
         if payload.empty:

@@ -86,12 +86,20 @@ class ModelPanel(QGroupBox):
         self._setting_threshold = False
         self.seconds = _spin_box(PARAMETERS["seconds"])
         self.refine = _spin_box(PARAMETERS["refine"])
+        self.voxel = _spin_box(PARAMETERS["voxel"])
+        self.units = QComboBox()
+        for units, title in (("m", "metres"), ("cm", "centimetres"), ("mm", "millimetres")):
+            self.units.addItem(title, units)
+        self.units.setToolTip("What the scan's coordinates are in (scene model)")
         form = QFormLayout()
         form.addRow("Resolution", self.resolution0)
         form.addRow("Levels", self.levels)
         form.addRow("Threshold", self.threshold)
         form.addRow("Fit time", self.seconds)
         form.addRow("Refine", self.refine)
+        form.addRow("Voxel", self.voxel)
+        form.addRow("Units", self.units)
+        self._scene_rows = (self.voxel, self.units)
         self.run_button = QPushButton("Reconstruct")
         self.run_button.setToolTip("Reconstruct (Ctrl+R)")
         self.cancel_button = QPushButton("Cancel")
@@ -132,7 +140,11 @@ class ModelPanel(QGroupBox):
             self.threshold.setSingleStep(param.step)
             self.threshold.setValue(default_threshold(spec.name))
         self.seconds.setEnabled(not spec.learned)
-        self.refine.setEnabled(spec.learned and spec.input_kind == "points")
+        self.refine.setEnabled(spec.learned and spec.input_kind == "points" and not spec.metric)
+        for box in self._scene_rows:
+            box.setEnabled(spec.metric)
+        self.resolution0.setEnabled(not spec.metric)
+        self.levels.setEnabled(not spec.metric)
         self.refine.setValue(spec.refine_seconds)
 
     @contextmanager
@@ -156,15 +168,18 @@ class ModelPanel(QGroupBox):
     def values(self) -> dict:
         """The Settings fields this panel controls."""
         return {"model": self.model, "resolution0": self.resolution0.value(), "levels": self.levels.value(),
-                "threshold": self.threshold.value(), "seconds": self.seconds.value(), "refine": self.refine.value()}
+                "threshold": self.threshold.value(), "seconds": self.seconds.value(), "refine": self.refine.value(),
+                "voxel": self.voxel.value(), "units": self.units.currentData()}
 
     def apply(self, values: dict) -> None:
         """Set the controls from a preset or the command line (unknown keys are ignored)."""
         if "model" in values:
             self.set_model(values["model"])
-        for key in ("resolution0", "levels", "seconds", "refine"):
+        for key in ("resolution0", "levels", "seconds", "refine", "voxel"):
             if key in values:
                 getattr(self, key).setValue(values[key])
+        if "units" in values:
+            self.units.setCurrentIndex(max(0, self.units.findData(values["units"])))
         if "threshold" in values:
             with self._quiet_threshold():
                 self.threshold.setValue(values["threshold"])

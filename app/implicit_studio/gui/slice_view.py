@@ -60,6 +60,7 @@ class Source:
     session: object
     level: float
     sdf: bool
+    scale: float = 1.0      # metres per unit of the window's frame (scenes), 1.0: the unit frame itself
 
 
 class SliceView(QWidget):
@@ -129,9 +130,11 @@ class SliceView(QWidget):
         self.axis.setCurrentIndex(axis)
         self.slider.setValue(round(position / (2 * HALF / STEPS)))
 
-    def set_source(self, view: int, session, points: np.ndarray | None, level: float, sdf: bool) -> None:
-        """Slice ``session``'s field for ``view`` from now on, its iso-line at ``level``."""
-        self.sources[view] = Source(session, level, sdf)
+    def set_source(self, view: int, session, points: np.ndarray | None, level: float, sdf: bool,
+                   scale: float = 1.0) -> None:
+        """Slice ``session``'s field for ``view`` from now on, its iso-line at ``level``; ``scale``:
+        metres per unit of the window's frame, to draw a scene's slice in metres."""
+        self.sources[view] = Source(session, level, sdf, scale)
         self.points = points
         if self.shown is None:
             self.shown = view
@@ -193,23 +196,25 @@ class SliceView(QWidget):
         values = result.values
         self.latest = result
         # pixel centres on the sample positions (linspace over the box, ends included)
+        k = source.scale
         pixel = 2 * HALF / max(values.shape[0] - 1, 1)
-        rect = QRectF(-HALF - pixel / 2, -HALF - pixel / 2, 2 * HALF + pixel, 2 * HALF + pixel)
+        rect = QRectF(k * (-HALF - pixel / 2), k * (-HALF - pixel / 2), k * (2 * HALF + pixel), k * (2 * HALF + pixel))
         self.image.setImage(values, levels=colour_levels(values, source.sdf), rect=rect)
         # the iso-line comes from the worker: tracing it here would block the UI thread
-        self.iso.setData(result.iso[:, :, 0].ravel(), result.iso[:, :, 1].ravel())
+        self.iso.setData(k * result.iso[:, :, 0].ravel(), k * result.iso[:, :, 1].ravel())
         if req.axis != self._labelled_axis:   # relabelling re-lays out the plot: only on a change
             rest = [AXES[a] for a in range(3) if a != req.axis]
             self.plot.setLabel("bottom", rest[0])
             self.plot.setLabel("left", rest[1])
             self._labelled_axis = req.axis
         if len(result.near):
-            self.scatter.setData(result.near[:, 0], result.near[:, 1])
+            self.scatter.setData(k * result.near[:, 0], k * result.near[:, 1])
         else:
             self.scatter.setData([], [])
         kind = "signed distance (blue inside)" if source.sdf else "occupancy probability"
-        self.info.setText(f"{kind} at {AXES[req.axis]} = {req.position:+.2f}; iso-line at {req.level:g}; "
-                          f"{len(result.near)} input points within 0.012")
+        unit = " m" if k != 1.0 else ""
+        self.info.setText(f"{kind} at {AXES[req.axis]} = {k * req.position:+.2f}{unit}; iso-line at {req.level:g}; "
+                          f"{len(result.near)} input points within {0.012 * k:.3g}{unit}")
         self.updated.emit()
 
     def shutdown(self) -> None:
