@@ -165,6 +165,20 @@ def test_classroom_preset_prior_vs_fit_vs_both(window, qtbot, monkeypatch):
     assert all(r.metrics and "iou" in r.metrics for r in window.model.runs)
 
 
+def test_compare_menu_offers_prior_vs_refined_for_each_refinable_model(window):
+    from implicit_studio.engine.registry import MODELS
+    from implicit_studio.gui.view_names import REFINABLE
+
+    menu = next(a.menu() for a in window.menuBar().actions() if a.text() == "&Compare")
+    sub = next(a.menu() for a in menu.actions() if a.menu() and "Prior vs Refined" in a.text())
+    actions = {a.text(): a for a in sub.actions()}
+    assert sorted(actions) == sorted(MODELS[m].title for m in REFINABLE)
+    actions[MODELS["convonet-grid"].title].trigger()     # no input yet: sets the views, runs nothing
+    assert window.compare_models == ["convonet-grid:prior", "convonet-grid"]
+    assert window.model_panel.model == "convonet-grid" and not window.model.runs
+    assert len(window.grid.active()) == 2
+
+
 def test_prior_views_refuse_bad_names():
     from implicit_studio.errors import InputError
     from implicit_studio.gui.view_names import expand_views, view_title

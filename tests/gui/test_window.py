@@ -159,8 +159,7 @@ def test_camera_copy_paste_and_export(window, qtbot, sphere_file, tmp_path):
     assert view.view.camera.azimuth == pytest.approx(33.0)
     out = tmp_path / "out.stl"
     task = window.model.export(0, str(out))
-    with qtbot.waitSignal(task.finished, timeout=10_000):
-        pass
+    qtbot.waitUntil(task.isFinished, timeout=10_000)    # it may end before a waitSignal could connect
     assert out.stat().st_size > 0
     shot = tmp_path / "shot.png"
     assert window.save_screenshot(str(shot)) and shot.stat().st_size > 1000
@@ -241,8 +240,7 @@ def test_up_axis_turns_the_scan_and_exports_in_the_file_axes(window, qtbot, box_
     assert window.grid.views[0].n_faces > 0 and window.model.path == str(box_mesh_file)
     out = tmp_path / "turned.ply"
     task = window.model.export(0, str(out))
-    with qtbot.waitSignal(task.finished, timeout=10_000):
-        pass
+    qtbot.waitUntil(task.isFinished, timeout=10_000)    # it may end before a waitSignal could connect
     # exported in the file's own axes: the shown mesh turned back by hand, then into user units
     unit = window.model.runs[0].final.vertices @ UP_ROTATIONS["+z"]
     expected = window.model.loaded.normalization.to_user(unit)

@@ -180,7 +180,7 @@ class MainWindow(QMainWindow):
         prior_menu = compare_menu.addMenu("&Prior vs Refined")
         for name in REFINABLE:
             action = self._action(prior_menu, MODELS[name].title,
-                                  lambda _=False, m=name: self._compare_now(prior_refined(m)))
+                                  lambda _=False, m=name: self.compare_prior_refined(m))
             action.setToolTip("the learned prior's mesh beside the same model refined to the points (one run)")
 
         preset_menu = bar.addMenu("C&lassroom")
@@ -281,6 +281,11 @@ class MainWindow(QMainWindow):
     def _compare_now(self, models: list[str]) -> None:
         self.set_compare(models)
         self.reconstruct()
+
+    def compare_prior_refined(self, model: str) -> None:
+        """Compare > Prior vs Refined: ``model`` (picked in the side panel too) before and after refinement."""
+        self.model_panel.set_model(model)
+        self._compare_now(prior_refined(model))
 
     def apply_preset(self, preset: Preset) -> None:
         """Set the views and settings of a classroom preset and run it on its input."""
