@@ -219,3 +219,38 @@ def test_session_streams_tiles_then_the_welded_scene(tmp_path, monkeypatch):
     reach = 0.05 * UNIT_M * 1000 + 50.0          # the shell, plus one lattice step
     assert np.all(written >= user.min(0) - reach) and np.all(written <= user.max(0) + reach)
     assert np.ptp(written, axis=0) == pytest.approx(np.ptp(user, axis=0) + 2 * 62.5, abs=50.0)
+
+
+def test_a_field_split_into_tiles_meshes_to_the_same_surface_as_one_grid():
+    """A field that every crop sees the same way (the distance to the nearest input point is exact
+    near the surface) gives, tile by tile, exactly the mesh MISE makes of it on one grid over the
+    whole scene: the same vertices, nothing lost or doubled at the tile borders."""
+    from scipy.spatial import cKDTree
+
+    from implicit_studio.engine.meshing.marching import marching_cubes_in_slabs
+    from implicit_studio.engine.meshing.mise import mise_grids
+
+    rng = np.random.default_rng(10)
+    direction = rng.normal(size=(6000, 3))
+    pts = 0.55 * direction / np.linalg.norm(direction, axis=1, keepdims=True) + np.array([0.3, 1.1, -0.4])
+    model = NearestPointModel()
+    tiler, parts, tiled, faces = run_tiler(pts, model, voxel=0.05)
+    plan = tiler.plan
+    assert plan.shape == (2, 2, 2) and len(parts) == 8          # the sphere crosses every tile border
+    centre = plan.origin + plan.core                             # the middle of the 2 x 2 x 2 tiles
+    tree = cKDTree(pts)
+
+    def field(p):                                                # box units around ``centre``
+        return 40.0 * (model.shell - tree.query(centre + p * UNIT_M)[0] / UNIT_M)
+
+    *_, (level, res, values, *_rest) = mise_grids(field, plan.cells, plan.levels, 0.0, 2 * plan.core / UNIT_M)
+    assert res == 2 * plan.cells
+    for axis in range(3):                                        # the lattice's outer layers are outside
+        for end in (0, res):
+            values[tuple(end if a == axis else slice(None) for a in range(3))] = tiler.outside
+    verts, one_faces = marching_cubes_in_slabs(values, 0.0)
+    one = plan.origin + verts * plan.voxel
+    assert len(one) == len(tiled) and len(one_faces) == len(faces)
+    # float32 logits from torch in the tiles, float64 distances on the one grid: equal up to rounding
+    assert cKDTree(one).query(tiled)[0].max() < 1e-3 * plan.voxel
+    assert cKDTree(tiled).query(one)[0].max() < 1e-3 * plan.voxel
