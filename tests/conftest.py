@@ -32,3 +32,20 @@ def torus_cloud():
     mesh = trimesh.creation.torus(0.3, 0.1)
     pts, face = trimesh.sample.sample_surface(mesh, 4000, seed=0)
     return pts.astype(np.float32), mesh.face_normals[face].astype(np.float32)
+
+
+class NearestPointModel(torch.nn.Module):
+    """A stand-in scene model: inside within ``shell`` box units of the crop's input points, plus a
+    per-crop ``bias`` (the crop's mean x), so that neighbouring tiles disagree near their borders
+    as a real model's crops do."""
+
+    def __init__(self, shell: float = 0.05, bias: float = 0.0):
+        super().__init__()
+        self.shell, self.bias = shell, bias
+
+    def encode(self, inputs):
+        return inputs[0]
+
+    def decode(self, points, code):
+        dist = torch.cdist(points[0], code).min(dim=1).values
+        return (40.0 * (self.shell - dist) + self.bias * code[:, 0].mean())[None]

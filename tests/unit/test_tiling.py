@@ -12,22 +12,7 @@ from implicit_studio.engine.scene_frame import CROP_HALF_M, UNIT_M, in_crop, to_
 from implicit_studio.engine.tiling import OFFSETS, CropIndex, SceneTiler, morton, plan_tiles, tile_cells, weld
 from implicit_studio.errors import InputError
 
-
-class NearestPointModel(torch.nn.Module):
-    """A stand-in scene model: inside within ``shell`` box units of the crop's input points, plus a
-    per-crop ``bias`` (the crop's mean x), so that neighbouring tiles disagree near their borders
-    as a real model's crops do."""
-
-    def __init__(self, shell: float = 0.05, bias: float = 0.0):
-        super().__init__()
-        self.shell, self.bias = shell, bias
-
-    def encode(self, inputs):
-        return inputs[0]
-
-    def decode(self, points, code):
-        dist = torch.cdist(points[0], code).min(dim=1).values
-        return (40.0 * (self.shell - dist) + self.bias * code[:, 0].mean())[None]
+from conftest import NearestPointModel
 
 
 def box_room(rng, size=(2.6, 1.4, 1.9), n=12_000):
