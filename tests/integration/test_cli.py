@@ -167,3 +167,23 @@ def test_bad_input_one_line_exit_2(tmp_path, torus_ply, args, message):
     lines = [ln for ln in r.stderr.strip().splitlines() if ln]
     assert len(lines) == 1 and "Traceback" not in r.stderr
     assert message in lines[0]
+
+
+def test_scene_model_units_are_checked_in_one_line(tmp_path):
+    """A room in centimetres read as metres needs too many tiles: one line naming --units; bad units too."""
+    from implicit_studio.io.files import write_point_cloud
+
+    model = get_spec("convonet-scene").config("cpu").build()
+    ckpt = tmp_path / "scene.safetensors"
+    save_checkpoint(ckpt, "convonet-scene", model, model.cfg, steps=0)
+    rng = np.random.default_rng(0)
+    room = tmp_path / "room_cm.ply"
+    write_point_cloud(room, rng.random((20_000, 3)) * np.array([4_000.0, 280.0, 3_000.0]))   # a 40 x 30 m hall in cm
+    out = cli("reconstruct", room, "--model", "convonet-scene", "--checkpoint", ckpt, "--out", tmp_path / "m.ply")
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "tiles of 1.00 m, more than 20,000: if the file is not in metres, give its units (--units cm or mm)" in out.stderr
+    assert "if the file is in cm, pass --units cm" in out.stderr              # the notice came first
+    out = cli("reconstruct", room, "--model", "convonet-scene", "--checkpoint", ckpt, "--units", "inch",
+              "--out", tmp_path / "m.ply")
+    assert out.returncode == 2 and "unknown units 'inch'; choose one of m, cm, mm" in out.stderr
+    assert not (tmp_path / "m.ply").exists()

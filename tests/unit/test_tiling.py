@@ -141,6 +141,9 @@ def test_weld_merges_shared_vertices_only():
 def test_too_many_tiles_is_a_one_line_error():
     rng = np.random.default_rng(6)
     pts = box_room(rng, (300.0, 2.5, 300.0), 200_000)
+    with pytest.raises(InputError, match=r"spans 1,000,000 m: more than 10,000 tiles across; remove far outliers"):
+        SceneTiler(NearestPointModel(), np.concatenate([pts[:100], [[1e6, 0.0, 0.0]]]), 0.02, 0.0,
+                   torch.device("cpu"))
     with pytest.raises(InputError, match=r"needs [0-9,]+ tiles of 1.00 m, more than 20,000: .*\(--units cm or mm\)"):
         SceneTiler(NearestPointModel(), pts, 0.02, 0.0, torch.device("cpu"))
 

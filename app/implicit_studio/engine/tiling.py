@@ -39,6 +39,7 @@ from .scene_frame import CORE_M, CROP_HALF_M, UNIT_M, in_crop, to_box
 
 OUTSIDE_MARGIN = 10.0          # empty space: this far below the iso-level (a logit)
 MAX_CROP_POINTS = 50_000       # points a tile's encoder gets at most (a random subset beyond)
+MAX_SIDE_TILES = 10_000        # tiles along one side: 10 km of lattice
 MAX_TILES = 20_000             # tiles with points a scene may need (a 60 x 60 m floor of rooms needs ~10,000)
 OFFSETS = [(dx, dy, dz) for dx in (0, 1) for dy in (0, 1) for dz in (0, 1)]
 
@@ -94,6 +95,9 @@ def plan_tiles(points: np.ndarray, voxel: float) -> TilePlan:
     core = cells * voxel
     lo, hi = points.min(axis=0).astype(np.float64), points.max(axis=0).astype(np.float64)
     shape = tuple(int(max(1, math.ceil((h - l + 4 * voxel) / core))) for l, h in zip(lo, hi))
+    if max(shape) > MAX_SIDE_TILES:
+        raise InputError(f"the scene spans {max(hi - lo):,.0f} m: more than {MAX_SIDE_TILES:,} tiles across; "
+                         "remove far outliers, or give the file's units (--units cm or mm)")
     origin = (lo + hi) / 2.0 - np.asarray(shape) * core / 2.0
     return TilePlan(origin, float(voxel), cells, shape, resolution0, levels)
 
