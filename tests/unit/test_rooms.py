@@ -201,3 +201,19 @@ def test_scene_training_refuses_the_shape_sets_input_options(built):
     loader = make_loader(TrainOptions("convonet-scene", str(out), "", rotate="yaw", rotated=0.5, batch_size=1),
                          "train", spec, spec.config(), True)
     assert isinstance(loader.dataset, RoomCropDataset) and loader.dataset.any_yaw == 0.5
+
+
+def test_crop_queries_beyond_the_room_are_outside(built):
+    """A crop straddling the room's outer wall labels the core beyond the structure empty, in
+    proportion to the volume it takes, and keeps the room's own labels inside."""
+    out, _ = built
+    val = RoomCropDataset(out, "val", n_input_points=512, n_queries=2000, eval=True)
+    room = val.room(val.rooms[0])
+    lo, hi = room["bounds"]
+    centre = np.array([hi[0], (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2], dtype=np.float64)   # on the x+ wall
+    points, occ = val._queries(room, centre, np.eye(3), np.random.default_rng(0))
+    world = points.astype(np.float64) * UNIT_M + centre
+    beyond = world[:, 0] > hi[0]
+    assert not occ[beyond].any()
+    assert 0.35 < beyond.mean() < 0.65             # half the core lies beyond the wall
+    assert occ[~beyond].any()                      # the wall itself is inside

@@ -7,7 +7,9 @@ padded box, ``BOX * UNIT_M`` metres on a side), as ``ShapeDataset`` gives them:
   uniform on every inner surface (plus noise), from the scanners' cloud, or both, then a
   random subset of n_input_points (or repeats when fewer: ``scans.encoder_subset``)
 - ``points`` (n_queries, 3) float32: labelled points in the crop's core cube (``CORE_M`` plus
-  ``QUERY_MARGIN`` each side), ``near_fraction`` near the surface, the rest uniform
+  ``QUERY_MARGIN`` each side), ``near_fraction`` near the surface, the rest uniform; uniform
+  draws that fall beyond the room's structure (outside its labelled bounds, where a scan of the
+  room sees nothing) are empty space, so the model learns walls of a wall's thickness, not bulges
 - ``occ`` (n_queries,) float32: 1 inside, 0 outside
 
 Crop centres are biased toward surfaces: mostly a random inner surface sample moved anywhere
@@ -67,9 +69,11 @@ class RoomCropDataset(torch.utils.data.Dataset):
         if room_id not in self._cache:
             data = load_room(self.root / f"{room_id}.npz")
             inner = data["surface_inner"]
+            uniform = data["uniform_points"]
             self._cache[room_id] = {"surface": data["surface_points"][inner], "scan": data["scan_points"],
-                                    "uniform": data["uniform_points"], "uniform_occ": data["uniform_occ"],
-                                    "near": data["near_points"], "near_occ": data["near_occ"]}
+                                    "uniform": uniform, "uniform_occ": data["uniform_occ"],
+                                    "near": data["near_points"], "near_occ": data["near_occ"],
+                                    "bounds": np.stack([uniform.min(axis=0), uniform.max(axis=0)])}
             while len(self._cache) > CACHE_ROOMS:
                 self._cache.popitem(last=False)
         self._cache.move_to_end(room_id)
@@ -122,8 +126,12 @@ class RoomCropDataset(torch.utils.data.Dataset):
         their labels (n_queries,) bool."""
         reach = CORE_M / 2 + QUERY_MARGIN
         n_near = 0 if self.eval else int(round(self.n_queries * self.near_fraction))
-        points, occ = [], []
-        for kind, count in (("near", n_near), ("uniform", self.n_queries - n_near)):
+        # the part of the core beyond the room's structure is empty: uniform queries there are outside
+        cube = rng.uniform(-reach, reach, (self.n_queries - n_near, 3))
+        beyond = cube[~np.all((cube @ turn + centre >= room["bounds"][0]) & (cube @ turn + centre <= room["bounds"][1]),
+                              axis=1)]
+        points, occ = [beyond], [np.zeros(len(beyond), bool)]
+        for kind, count in (("near", n_near), ("uniform", self.n_queries - n_near - len(beyond))):
             if not count:
                 continue
             mask = _near_box(room[kind], centre, reach)
