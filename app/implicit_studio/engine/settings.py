@@ -73,6 +73,8 @@ class Settings:
     refine : seconds of test-time refinement for learned point models (None: the model's default, 0: off)
     mesh_every : seconds between intermediate meshes while fitting
     n_input_points : points fed to a learned encoder (default: the model's training count)
+    box : (x0, y0, x1, y1) pixels of an image input that hold the object (None: the object is
+        looked for from a centred box, see ``io.photo``)
     """
 
     model: str = DEFAULT_MODELS[0]
@@ -87,6 +89,7 @@ class Settings:
     n_input_points: int | None = None
     seed: int = 0
     batch_points: int = 16384
+    box: tuple[int, int, int, int] | None = None
 
     def validate(self):
         """Check the settings (and a learned model's checkpoint) without loading anything heavy;
