@@ -59,3 +59,12 @@ def test_procedural_backgrounds_vary():
     backs = [photos.procedural_background(rng, 40, 60) for _ in range(8)]
     assert all(b.shape == (40, 60, 3) and b.dtype == np.uint8 for b in backs)
     assert len({int(b.mean()) for b in backs}) > 3
+
+
+def test_evaluation_scenes_are_fixed_by_their_seed(monkeypatch):
+    texture = np.random.default_rng(5).integers(0, 255, (150, 200, 3)).astype(np.uint8)
+    monkeypatch.setattr(photos, "photo_backgrounds", lambda split="train", cache_dir=None: (texture,))
+    image = _render()
+    a, b, c = photos.photo_scene(image, 3), photos.photo_scene(image, 3), photos.photo_scene(image, 4)
+    assert np.array_equal(a, b) and (a.shape != c.shape or not np.array_equal(a, c))
+    assert photo.isolate(a).framed.shape == (128, 128, 3)

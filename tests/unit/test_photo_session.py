@@ -68,6 +68,10 @@ def test_the_mask_problem_is_the_reason_given(tmp_path):
     events = _run(_checkpoint(tmp_path, bias=8.0), blank)
     assert events[1].method == "box" and "no object was found" in events[1].problem
     assert "no object was found" in events[-1].stats["cannot"]
+    # no object isolated: refused whatever the model makes of the bare box
+    stats = _run(_checkpoint(tmp_path), blank)[-1].stats
+    assert stats["cannot"].startswith("onet-image was given no object to reconstruct, so no mesh is shown: "
+                                      "no object was found in the photo")
 
 
 def test_an_ordinary_result_is_not_refused(tmp_path):

@@ -226,7 +226,7 @@ class ReconstructionSession:
             elif final and self.isolation is not None:
                 stats.pop("cannot", None)
                 stats["filled_fraction"] = float(np.mean(lv.grid > self.iso))
-                if stats["filled_fraction"] > FILL_LIMIT:
+                if stats["filled_fraction"] > FILL_LIMIT or self.isolation.method == "box":
                     stats["cannot"] = self.cannot_message(stats["filled_fraction"])
             yield LevelMesh(lv.level, levels, lv.resolution, vertices, faces, lv.evaluations, now,
                             final=final, preview=preview, fit_step=fit_step)
@@ -259,14 +259,17 @@ class ReconstructionSession:
                           coarse=coarse)
 
     def cannot_message(self, filled: float) -> str:
-        """One line for an image the model could not make sense of: its occupancy fills ``filled``
-        of the box; says why (the isolation's problem when there was one) and what to do."""
+        """One line for an image the model could not make sense of: no object could be isolated, or
+        its occupancy fills ``filled`` of the box; says why (the isolation's problem when there was
+        one) and what to do."""
         from ..io.photo import MARK_IT
 
         iso = self.isolation
         why = f"{iso.problem[0].lower()}{iso.problem[1:]}" if iso is not None and iso.problem else None
-        what = why or ("crop the photo to one object on a plain background" if iso is not None and iso.method == "grabcut"
-                       and self.settings.box is not None else f"crop the photo to one object or {MARK_IT}")
+        if iso is not None and iso.method == "box":
+            return f"{self.spec.name} was given no object to reconstruct, so no mesh is shown: {why}"
+        what = why or ("crop the photo to one object on a plain background" if self.settings.box is not None
+                       else f"crop the photo to one object or {MARK_IT}")
         return (f"{self.spec.name} filled {filled:.0%} of the box instead of finding one object, so no mesh is "
                 f"shown: {what}")
 

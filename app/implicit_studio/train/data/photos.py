@@ -74,6 +74,14 @@ def photo_view(image: np.ndarray, rng: np.random.Generator, backgrounds: list[np
     return photo.frame(scene, mask if mask.any() else scene_mask, size)[0]
 
 
+def photo_scene(image: np.ndarray, seed: int) -> np.ndarray:
+    """A render (S, S, 3) uint8 as a photo for evaluation: re-lit, scaled and placed over a
+    background of the "eval" bank (photographic when there is one), degraded; fixed by ``seed``.
+    Returns (h, w, 3) uint8, to be isolated by ``io.photo`` as a user's photo is."""
+    rng = np.random.default_rng([seed, 3])
+    return composite(image, render_mask(image), rng, list(photo_backgrounds("eval")))[0]
+
+
 def composite(image: np.ndarray, mask: np.ndarray, rng: np.random.Generator,
               backgrounds: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """The object of a render, re-lit, scaled and placed over a background, degraded like a photo.
