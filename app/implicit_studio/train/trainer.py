@@ -359,6 +359,9 @@ def train(opts: TrainOptions) -> dict:
         state["best_iou"], threshold = validation_iou(scored, val_loader, spec.input_kind, device)
         writer.writerow([0, 0.0, "", round(state["best_iou"], 4), 0.0, threshold])
         log.info("step 0 (weights of %s)  val IoU %.4f (threshold %.1f)", opts.init, state["best_iou"], threshold)
+        if len(val_loader) > 1:
+            log.info("validation IoU plain / photo views: %s", " / ".join(
+                f"{v:.4f}" for v in validation_parts(scored, val_loader, spec.input_kind, device, threshold)))
     start = time.perf_counter()
     wall0 = state["wall_s"]
     epoch = 0
