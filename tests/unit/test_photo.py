@@ -69,9 +69,9 @@ def test_a_render_reframed_keeps_the_training_framing(index):
 
 
 @pytest.mark.parametrize("centre, radius, expected", [
-    ((600, 450), 60, (64.0, 64.0, 57.0)),            # small, centred: grown to the smallest side in range
-    ((600, 450), 440, (64.0, 64.0, 84.0)),            # large: shrunk to the largest
-    ((150, 150), 150, (60.0, 61.0, None)),            # near the top-left corner: moved into range
+    ((600, 450), 60, (64.0, 64.0, 52.0)),            # small, centred: grown to the smallest side in range
+    ((600, 450), 440, (64.0, 64.0, 88.0)),           # large: shrunk to the largest
+    ((150, 150), 150, (58.5, 60.0, None)),            # near the top-left corner: moved into range
 ])
 def test_objects_out_of_range_are_moved_to_the_nearest_framing_in_range(centre, radius, expected):
     image = np.full((900, 1200, 3), 255, np.uint8)
