@@ -31,7 +31,8 @@ def run_rows(path: str) -> list[str]:
     lines = list(HEADER)
     for split, table in json.loads(Path(path).read_text())["splits"].items():
         for name, summary in table.items():
-            label = BASELINES.get(name, name.replace("+refine", ", refined"))
+            label = BASELINES.get(name, name.replace("+refine", ", refined").replace(
+                "@photo", ", photographic backgrounds (isolated)"))
             lines.append(f"| {ROW_SPLITS.get(split, split)} | {label} | " + " | ".join(metric_cells(summary)) + " |")
     return lines
 

@@ -89,7 +89,8 @@ def model_card_md(name: str, card: dict) -> str:
         f"meshed at occupancy threshold {card['threshold']}, the best of "
         f"{', '.join(card['threshold_selection']['scores'])} on {card['threshold_selection']['shapes']} validation "
         "shapes (mean of IoU and F@1%)",
-        "- inputs at test: 300 noisy points (ONet), 3000 (ConvONet), noise std 0.005; one rendered view (image model)",
+        "- inputs at test: 300 noisy points (ONet), 3000 (ConvONet), noise std 0.005; one rendered view (image model, "
+        "isolated and framed as a photo is: a render passes unchanged)",
         *([f"- training inputs: {training_inputs(card['options'])}"] if training_inputs(card.get("options") or {}) else []),
         "", "| split | shapes | IoU | Chamfer-L1 (raw) | NC | F@1% | failures |", "|---|---|---|---|---|---|---|",
         *[row(s) for s in ("test", "heldout", "unfamiliar") if s in card["metrics"]], "",
@@ -100,7 +101,7 @@ def model_card_md(name: str, card: dict) -> str:
 def training_inputs(options: dict) -> str:
     """The scan-like and pose options of the last run, as flags ('' when it had none)."""
     defaults = {"partial": 0.0, "point_counts": "", "uneven": 0.0, "noise_range": "", "outliers": 0.0,
-                "rotate": "none", "rotated": 1.0, "aniso_scale": 0.0, "mirror": False, "bf16": False}
+                "rotate": "none", "rotated": 1.0, "aniso_scale": 0.0, "mirror": False, "bf16": False, "photo": 0.0}
     used = {k: options[k] for k in defaults if k in options and options[k] != defaults[k]}
     return " ".join(f"--{k.replace('_', '-')}" + ("" if v is True else f" {v}") for k, v in used.items())
 

@@ -21,6 +21,10 @@ UP_HELP = ("the scan's up axis: +y (default; the models were trained y-up), +z f
            "file's own axes")
 
 
+BOX_HELP = ("image inputs: the object's box in pixels (left, top, right, bottom); the object is isolated "
+            "inside it (default: looked for from a centred box)")
+
+
 def _add_parameter(parser: argparse.ArgumentParser, param, kind: type) -> None:
     """An option for a declared ``engine.settings.Parameter``; its range is checked by ``Settings.validate``."""
     unit = f" {param.unit}" if param.unit else ""
@@ -29,16 +33,17 @@ def _add_parameter(parser: argparse.ArgumentParser, param, kind: type) -> None:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
-    from .engine.events import Finished, FitProgress, LevelMesh, TileMesh
+    from .engine.events import Finished, FitProgress, Isolated, LevelMesh, TileMesh
     from .engine.session import ReconstructionSession, Settings
     from .io.files import check_output, load_input, write_mesh
     from .io.orientation import parse_up, reorient
+    from .io.photo import parse_box
 
     out = Path(args.out)
     settings = Settings(model=args.model, checkpoint=args.checkpoint, resolution0=args.resolution0,
                         levels=args.levels, threshold=args.threshold, device=args.device,
                         seconds=args.seconds, refine=args.refine, seed=args.seed, units=args.units,
-                        voxel=args.voxel)
+                        voxel=args.voxel, box=parse_box(args.box) if args.box else None)
     settings.validate()
     check_output(out)
     up = parse_up(args.up)
@@ -61,13 +66,21 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
             log.info("tile %d of at most %d meshed at %.2f s", event.done, event.total, event.seconds)
         elif isinstance(event, FitProgress) and not args.quiet and event.step % 50 == 0:
             log.info("%s step %d  loss %.4f  %.1f steps/s", event.stage, event.step, event.total, event.steps_per_s)
+        elif isinstance(event, Isolated):
+            x0, y0, x1, y1 = event.box
+            log.info("object isolated (%s, box %d,%d,%d,%d): %.0f%% of the image", event.method, x0, y0, x1, y1,
+                     100 * event.mask.mean())
+            if event.problem:
+                log.warning("warning: %s", event.problem)
         elif isinstance(event, Finished):
             stats = event.stats
-    if final is None or len(final.faces) == 0:
-        from .errors import InputError
+    from .errors import InputError
 
+    if final is None or len(final.faces) == 0:
         reason = stats.get("empty", f"{settings.model} found no surface")
         raise InputError(f"{args.input}: {reason}")
+    if "cannot" in stats:
+        raise InputError(f"{args.input}: {stats['cannot']}")
     write_mesh(out, session.data.normalization.to_user(final.vertices), final.faces)
     stats.update(out=str(out), faces=len(final.faces), vertices=len(final.vertices),
                  first_mesh_s=stats["levels"][0]["t_s"], final_mesh_s=stats["levels"][-1]["t_s"],
@@ -143,6 +156,7 @@ def build_parser(argv: list[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("--up", default="+y", help=UP_HELP)
     p.add_argument("--units", default="m", help="scene model: the file's units, m, cm or mm (default m)")
     _add_parameter(p, PARAMETERS["voxel"], float)
+    p.add_argument("--box", metavar="X0,Y0,X1,Y1", help=BOX_HELP)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_reconstruct)
 
@@ -177,6 +191,7 @@ def build_parser(argv: list[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("--exit-when-done", action="store_true")
     p.add_argument("--up", default="+y", help=UP_HELP)
     p.add_argument("--units", help="scene model: the file's units, m, cm or mm (default m)")
+    p.add_argument("--box", metavar="X0,Y0,X1,Y1", help=BOX_HELP)
     p.set_defaults(func=cmd_gui)
 
     _add_module_commands(sub, list(argv))

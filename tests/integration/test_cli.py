@@ -120,6 +120,35 @@ def test_empty_mesh_is_one_line_naming_a_threshold_that_works(tmp_path, torus_pl
     assert_in_user_units(out, torus_ply[1])     # random weights: some surface, somewhere in the box
 
 
+def test_photo_the_model_cannot_read_is_one_line_saying_what_to_do(tmp_path):
+    """A model whose occupancy fills the box: exit 2, one line (why, and crop / --box), no mesh."""
+    import torch
+    from PIL import Image
+
+    spec = get_spec("onet-image")
+    cfg = spec.config("cpu")
+    model = cfg.build()
+    with torch.no_grad():
+        model.decoder.fc_out.weight.zero_()
+        model.decoder.fc_out.bias.fill_(8.0)
+    ckpt = tmp_path / "full.safetensors"
+    save_checkpoint(ckpt, spec.name, model, cfg)
+    rng = np.random.default_rng(0)
+    image = np.clip(rng.normal(110, 25, (90, 120, 3)), 0, 255).astype(np.uint8)
+    image[30:60, 40:80] = (220, 30, 30)
+    Image.fromarray(image).save(tmp_path / "photo.png")
+    out = tmp_path / "o.ply"
+    args = ("reconstruct", tmp_path / "photo.png", "--model", spec.name, "--checkpoint", ckpt, "--out", out,
+            "--resolution0", "8", "--levels", "1")
+    for extra, advice in (((), "mark the object with --box"), (("--box", "30,20,90,70"), "crop the photo")):
+        r = cli(*args, *extra)
+        assert r.returncode == 2 and not out.exists(), r.stderr
+        lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+        assert len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+        assert "filled 100% of the box instead of finding one object" in lines[0] and advice in lines[0]
+    assert "object isolated (grabcut, box 30,20,90,70)" in r.stderr
+
+
 @pytest.mark.parametrize("up", ["z", "-x"])
 def test_up_axis_turns_the_scan_for_the_model_and_the_mesh_back(tmp_path, torus_ply, up):
     """The shipped convonet-grid on a torus told its up is z or -x: the mesh lands on the torus in user units."""
@@ -157,6 +186,7 @@ def test_evaluate_reference_spheres(tmp_path):
     (["reconstruct", "{torus}", "--model", "siren", "--out", "dossier absent ü/o.ply"], "dossier absent ü"),
     (["evaluate", "{torus}", "vérité absente.ply"], "vérité absente.ply"),
     (["reconstruct", "{torus}", "--up", "w", "--out", "o.ply"], "unknown up axis 'w'"),
+    (["reconstruct", "{torus}", "--box", "1,2,3", "--out", "o.ply"], "--box must be four pixel coordinates"),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, torus_ply, args, message):
     (tmp_path / "empty.xyz").write_text("")

@@ -16,6 +16,25 @@ class Started:
 
 
 @dataclass
+class Isolated:
+    """An image input's object was isolated and framed (``io.photo``), before encoding.
+
+    mask : (H, W) bool, the object's pixels in the photo
+    framed : (S, S, 3) uint8, the image the model receives; framed_mask : (S, S) bool
+    box : (x0, y0, x1, y1) pixels the object was looked for in
+    method : "plain background", "grabcut" or "box"
+    problem : one line saying what was wrong with the mask and what to do, or None
+    """
+
+    mask: np.ndarray
+    framed: np.ndarray
+    framed_mask: np.ndarray
+    box: tuple[int, int, int, int]
+    method: str
+    problem: str | None = None
+
+
+@dataclass
 class Encoded:
     """The input was encoded (learned models) or the fit set up (SIREN)."""
 
@@ -76,4 +95,4 @@ class Finished:
     cancelled: bool = False
 
 
-Event = Started | Encoded | FitProgress | LevelMesh | TileMesh | Finished
+Event = Started | Isolated | Encoded | FitProgress | LevelMesh | TileMesh | Finished

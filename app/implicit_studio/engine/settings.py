@@ -77,6 +77,8 @@ class Settings:
     n_input_points : points fed to a learned encoder (default: the model's training count)
     units : what the input's coordinates are in, for the scene model: "m", "cm" or "mm"
     voxel : the scene model's lattice step in metres
+    box : (x0, y0, x1, y1) pixels of an image input that hold the object (None: the object is
+        looked for from a centred box, see ``io.photo``)
     """
 
     model: str = DEFAULT_MODELS[0]
@@ -93,6 +95,7 @@ class Settings:
     batch_points: int = 16384
     units: str = "m"
     voxel: float = PARAMETERS["voxel"].default
+    box: tuple[int, int, int, int] | None = None
 
     def validate(self):
         """Check the settings (and a learned model's checkpoint) without loading anything heavy;

@@ -9,7 +9,10 @@ reconstructions count (IoU 0, F 0). Splits: the test split, the held-out categor
 "unfamiliar" shapes (whole sources and procedural families never trained on), as the data set
 has them. ``--inputs partial`` gives every method the same partial scans instead (the surface
 seen from two random viewpoints, noise 0.005); ``--rotate random`` turns each shape, inputs and
-ground truth together, by a random rotation.
+ground truth together, by a random rotation. ``NAME@photo`` (image models) measures the same
+view put over a photographic background of the evaluation bank (never used in training; with
+new lighting, scale, blur, noise and JPEG artefacts, ``train.data.photos``), isolated and framed
+by the application's own pipeline (GrabCut from the centred box).
 """
 
 from __future__ import annotations
@@ -144,10 +147,15 @@ def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, sir
             if name == "poisson":
                 mesh, dt = poisson(benchmark_input(shape, 3000, seed + k, inputs))
             else:
-                model, refined = name.removesuffix("+refine"), name.endswith("+refine")
+                model, refined = name.removesuffix("+refine").removesuffix("@photo"), name.endswith("+refine")
                 spec = get_spec(model)
                 if spec.input_kind == "image":
-                    data = InputData(shape_id, "image", image=shape["images"][0])
+                    image = shape["images"][0]
+                    if name.endswith("@photo"):
+                        from ..train.data.photos import photo_scene
+
+                        image = photo_scene(image, seed + k)
+                    data = InputData(shape_id, "image", image=image)
                 else:
                     n_in = getattr(spec.config("cpu"), "n_input_points", 3000)
                     data = InputData(shape_id, "points", points=benchmark_input(shape, n_in, seed + k, inputs))
@@ -209,7 +217,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--siren-shapes", type=int, default=5, help="shapes per split for SIREN (60 s each)")
     parser.add_argument("--siren-seconds", type=float, default=60.0)
     parser.add_argument("--models", default="onet-pointcloud,onet-image,convonet-3plane,convonet-grid,poisson,siren",
-                        help="comma-separated; NAME+refine adds a learned model refined to each input")
+                        help="comma-separated; NAME+refine adds a learned model refined to each input, "
+                             "IMAGE-MODEL@photo the image model on views over photographic backgrounds")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--splits", default="test,heldout,unfamiliar",
                         help="splits to measure, those the data set has (default test,heldout,unfamiliar)")
@@ -233,8 +242,16 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.data)
     if not (root / "manifest.json").is_file():
         raise InputError(f"{root}: no data set there (manifest.json missing); run 'implicit-studio data build'")
+    def base(m: str) -> str:
+        return m.removesuffix("+refine").removesuffix("@photo")
+
+    unknown = [m for m in args.models.split(",") if m != "poisson" and base(m) not in MODELS]
+    if unknown:
+        raise InputError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)} or poisson")
+    if any(m.endswith("@photo") and MODELS[base(m)].input_kind != "image" for m in args.models.split(",")):
+        raise InputError("@photo applies to the image model (onet-image@photo)")
     models = [m for m in args.models.split(",")
-              if m == "poisson" or not MODELS[m.removesuffix("+refine")].learned or default_checkpoint(m.removesuffix("+refine"))]
+              if m == "poisson" or not MODELS[base(m)].learned or default_checkpoint(base(m))]
     results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", "splits": {},
                "inputs": "300 points (ONet) / 3000 points (others), noise std 0.005; image: view 0",
                "input_kind": args.inputs, "rotate": args.rotate, "checkpoint": args.checkpoint, "skipped": {}}
@@ -247,11 +264,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"benchmark quality: {name} skipped: {why}", file=sys.stderr)
     threshold = None
     if args.checkpoint:
-        learned = [m for m in models if m != "poisson" and MODELS[m.removesuffix("+refine")].learned]
+        learned = {base(m) for m in models if m != "poisson" and MODELS[base(m)].learned}
         if len(learned) != 1:
             raise InputError("--checkpoint needs exactly one learned model in --models")
         threshold = args.threshold or tuned_threshold(read_card(Path(args.checkpoint)))
-    if args.inputs == "partial" and any(m != "poisson" and MODELS[m.removesuffix("+refine")].input_kind == "image"
+    if args.inputs == "partial" and any(m != "poisson" and MODELS[base(m)].input_kind == "image"
                                         for m in models):
         raise InputError("--inputs partial applies to point inputs: leave the image model out of --models")
     for split in args.splits.split(","):

@@ -93,6 +93,7 @@ def run_gui(args) -> int:
     from ..io.files import check_output
     from ..io.orientation import parse_up
     from ..io.units import parse_units
+    from ..io.photo import parse_box
     from .main_window import MainWindow
     from .presets import get_preset
 
@@ -103,6 +104,7 @@ def run_gui(args) -> int:
     if args.turntable:
         check_animation_output(args.turntable)
     plane = parse_slice_plane(args.slice_plane) if args.slice_plane else None
+    box = parse_box(args.box) if getattr(args, "box", None) else None
     app = qt_application()
     unattended = bool(args.exit_when_done)
     window = MainWindow(interactive=not unattended)
@@ -147,6 +149,8 @@ def run_gui(args) -> int:
         window.idle.connect(on_idle)
         window.model.load_failed.connect(failed_to_load)
     window.input_panel.set_up(up)
+    if getattr(args, "box", None):
+        window.pending_box = box
     if args.model:
         window.model_panel.set_model(args.model)
     if units:

@@ -16,7 +16,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, QScrollArea, QSplitter,
                                QTabWidget, QVBoxLayout, QWidget)
 
-from ..engine.events import Encoded, Finished, FitProgress, Started, TileMesh
+from ..engine.events import Encoded, Finished, FitProgress, Isolated, Started, TileMesh
 from ..engine.registry import MODELS
 from ..io.units import ROOM_EXTENT_M
 from ..engine.session import Settings, refine_budget
@@ -72,6 +72,7 @@ class MainWindow(QMainWindow):
         self.shown_points: np.ndarray | None = None
         self._slice_index: int | None = None
         self.turntable: TurntableRecorder | None = None
+        self.pending_box: tuple | None = None   # --box: where the object of the first image opened is
 
         self.grid = ViewGrid()
         self.banner = QLabel()
@@ -205,6 +206,7 @@ class MainWindow(QMainWindow):
         m.metrics_ready.connect(self.metrics.set_metrics)
         m.all_done.connect(self._on_all_done)
         self.input_panel.up_changed.connect(m.set_up)
+        self.input_panel.box_drawn.connect(self.set_box)
         self.model_panel.reconstruct_requested.connect(self.reconstruct)
         self.model_panel.cancel_requested.connect(m.cancel)
         self.model_panel.threshold_edited.connect(self._on_threshold_edited)
@@ -312,7 +314,15 @@ class MainWindow(QMainWindow):
             setattr(self.model.settings, key, value)
         self.model.reconstruct(self.current_models())
 
+    def set_box(self, box) -> None:
+        """Look for the image's object in ``box`` (x0, y0, x1, y1 pixels) and reconstruct again."""
+        self.model.settings.box = tuple(box) if box is not None else None
+        self.reconstruct()
+
     def _on_input(self, data) -> None:
+        # a new image starts from the centred box (or the command line's --box, for the first file)
+        self.model.settings.box = self.pending_box if data.kind == "image" else None
+        self.pending_box = None
         self.input_panel.show_input(self.model.path, data)
         self._remember(self.model.path)
         self.statusBar().showMessage(f"{Path(self.model.path).name}: {data.summary()}" + self._scene_hint(data))
@@ -387,6 +397,8 @@ class MainWindow(QMainWindow):
         if isinstance(event, Started):
             self.status_device.setText(f"device: {event.device}")
             self.statusBar().showMessage(f"{event.model} on {event.device}: {event.input_summary}")
+        elif isinstance(event, Isolated):
+            self.input_panel.show_isolation(event)
         elif isinstance(event, Encoded) and run.model in MODELS and not MODELS[run.model].metric:
             # a threshold changed while the run was still running applies when it ends: its iso-line too
             level = run.session.threshold if run.pending_threshold is None else run.pending_threshold
@@ -408,6 +420,12 @@ class MainWindow(QMainWindow):
                 view.set_caption(event.stats["empty"])
                 self.metrics.set_note(index, event.stats["empty"])
                 status = event.stats["empty"]
+            elif "cannot" in event.stats:     # a box-filling solid: say why instead of showing it
+                view.set_mesh(None)
+                view.set_caption(event.stats["cannot"])
+                self.metrics.set_note(index, event.stats["cannot"])
+                self.input_panel.show_problem(event.stats["cannot"])
+                status = event.stats["cannot"]
             elif run.model in MODELS:
                 total = event.stats.get("total_s", 0.0)
                 view.set_caption(view.caption.text().split(":")[0] + f" done in {total:.2f} s, "

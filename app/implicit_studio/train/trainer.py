@@ -71,6 +71,9 @@ class TrainOptions:
     aniso_scale: float = 0.0    # per-axis scale factors in [1 - s, 1 + s]
     bf16: bool = False          # bfloat16 autocast for training steps (validation stays fp32)
     loader_workers: int = 0     # data loading processes (0: in the training process)
+    # photos (image model; data/photos.py): every view framed as a user's photo is, this share of
+    # them over photographic or procedural backgrounds; validation then scores plain and photo views
+    photo: float = 0.0          # 0: plain renders as rendered (no framing)
 
 
 MAX_UNET_FILTERS = 256
@@ -159,8 +162,11 @@ def room_dataset(opts: TrainOptions, split: str, cfg, train: bool):
         raise InputError(f"{opts.model}: {exc}") from None
 
 
-def make_loader(opts: TrainOptions, split: str, spec, cfg, train: bool):
+def make_loader(opts: TrainOptions, split: str, spec, cfg, train: bool, photo_share: float | None = None):
+    """The training loader, or a validation loader (``photo_share``: the share of photo-like views,
+    isolated by GrabCut as at test time; None: the training option)."""
     from .data.dataset import ShapeDataset
+    from .data.photos import PhotoAugment
     from .data.scans import InputKinds
 
     if spec.metric:
@@ -174,7 +180,7 @@ def make_loader(opts: TrainOptions, split: str, spec, cfg, train: bool):
                           n_queries=opts.n_queries if train else 20000,
                           near_fraction=opts.near_fraction if train else 0.0,
                           with_images=spec.input_kind == "image", seed=opts.seed, eval=not train,
-                          mirror=opts.mirror, kinds=kinds)
+                          mirror=opts.mirror, kinds=kinds, photos=_photo_augment(opts, spec, train, photo_share))
     if len(ds) == 0:
         raise InputError(f"{opts.data}: the {split} split is empty")
     rank, world = _dist_info()
@@ -188,6 +194,28 @@ def make_loader(opts: TrainOptions, split: str, spec, cfg, train: bool):
     return torch.utils.data.DataLoader(torch.utils.data.Subset(ds, idx), batch_size=8, shuffle=False)
 
 
+def _photo_augment(opts: TrainOptions, spec, train: bool, photo_share: float | None):
+    """The ``PhotoAugment`` of a loader, or None when views stay as rendered."""
+    from .data.photos import PhotoAugment
+
+    if opts.photo < 0.0 or opts.photo > 1.0:
+        raise InputError(f"--photo {opts.photo}: give a fraction in [0, 1]")
+    if not opts.photo or spec.input_kind != "image":
+        return None
+    if train:
+        return PhotoAugment(photo=opts.photo)
+    return PhotoAugment(photo=photo_share or 0.0, grabcut=1.0)
+
+
+def validation_loaders(opts: TrainOptions, spec, cfg) -> list:
+    """The validation loaders: plain views, and with ``--photo`` photo-like views too (scored as
+    the mean of the two)."""
+    loaders = [make_loader(opts, "val", spec, cfg, train=False, photo_share=0.0)]
+    if opts.photo and spec.input_kind == "image":
+        loaders.append(make_loader(opts, "val", spec, cfg, train=False, photo_share=1.0))
+    return loaders
+
+
 # occupancy thresholds validation tries: training shifts the model's calibration, so a fixed
 # threshold (ONet's 0.2) can hide a better model; scripts/ship_checkpoint.py picks among the same
 OCCUPANCY_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -196,7 +224,24 @@ OCCUPANCY_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 @torch.no_grad()
 def validation_iou(model, loader, input_kind: str, device: torch.device) -> tuple[float, float]:
     """Mean IoU of predicted vs true occupancy at the uniform points of each validation shape, at
-    the best of ``OCCUPANCY_THRESHOLDS``; returns (IoU, that threshold)."""
+    the best of ``OCCUPANCY_THRESHOLDS``; returns (IoU, that threshold). ``loader`` may be a list
+    of loaders (plain and photo views): the IoU is then the mean of theirs, at one threshold."""
+    several = isinstance(loader, list) and bool(loader) and not isinstance(loader[0], dict)
+    per_threshold = torch.stack([_iou_per_threshold(model, one, input_kind, device)
+                                 for one in (loader if several else [loader])]).mean(0)
+    best = int(per_threshold.argmax())
+    return float(per_threshold[best]), OCCUPANCY_THRESHOLDS[best]
+
+
+@torch.no_grad()
+def validation_parts(model, loaders: list, input_kind: str, device: torch.device, threshold: float) -> list[float]:
+    """The mean IoU of each loader at ``threshold`` (for the log)."""
+    index = OCCUPANCY_THRESHOLDS.index(threshold)
+    return [float(_iou_per_threshold(model, one, input_kind, device)[index]) for one in loaders]
+
+
+def _iou_per_threshold(model, loader, input_kind: str, device: torch.device) -> torch.Tensor:
+    """(len(OCCUPANCY_THRESHOLDS),) mean IoU over the loader's shapes at each threshold."""
     model.eval()
     logits_t = torch.tensor([logit(t) for t in OCCUPANCY_THRESHOLDS], device=device)
     ious = []
@@ -209,10 +254,8 @@ def validation_iou(model, loader, input_kind: str, device: torch.device) -> tupl
         ious.append(inter / union)                                    # (B, T)
     model.train()
     if not ious:
-        return 0.0, OCCUPANCY_THRESHOLDS[0]
-    per_threshold = torch.cat(ious).mean(0)
-    best = int(per_threshold.argmax())
-    return float(per_threshold[best]), OCCUPANCY_THRESHOLDS[best]
+        return torch.zeros(len(OCCUPANCY_THRESHOLDS))
+    return torch.cat(ious).mean(0).cpu()
 
 
 # training batches BatchNorm statistics are recomputed on before each validation (train/batchnorm.py)
@@ -347,8 +390,8 @@ def train(opts: TrainOptions) -> dict:
     if opts.resume and (out / "last_optimizer.safetensors").is_file():
         _load_optimizer(out / "last_optimizer.safetensors", opt)
     train_loader = make_loader(opts, "train", spec, cfg, train=True)
-    val_loader = make_loader(opts, "val", spec, cfg, train=False) if rank == 0 else None
-    val_ids = [val_loader.dataset.dataset.ids[i] for i in val_loader.dataset.indices] if val_loader is not None else []
+    val_loader = validation_loaders(opts, spec, cfg) if rank == 0 else None
+    val_ids = [val_loader[0].dataset.dataset.ids[i] for i in val_loader[0].dataset.indices] if val_loader else []
     if state.get("val_ids") != val_ids:
         # the data set grew or changed: earlier validation scores are not comparable
         state.update(val_ids=val_ids, best_iou=-1.0)
@@ -365,6 +408,9 @@ def train(opts: TrainOptions) -> dict:
         state["best_iou"], threshold = validation_iou(scored, val_loader, spec.input_kind, device)
         writer.writerow([0, 0.0, "", round(state["best_iou"], 4), 0.0, threshold])
         log.info("step 0 (weights of %s)  val IoU %.4f (threshold %.1f)", opts.init, state["best_iou"], threshold)
+        if len(val_loader) > 1:
+            log.info("validation IoU plain / photo views: %s", " / ".join(
+                f"{v:.4f}" for v in validation_parts(scored, val_loader, spec.input_kind, device, threshold)))
     start = time.perf_counter()
     wall0 = state["wall_s"]
     epoch = 0
@@ -392,6 +438,9 @@ def train(opts: TrainOptions) -> dict:
             if rank == 0 and (state["step"] % opts.val_every == 0 or out_of_time):
                 scored = scored_model(model, calibration, spec.input_kind, device)
                 iou, threshold = validation_iou(scored, val_loader, spec.input_kind, device)
+                if len(val_loader) > 1:
+                    log.info("validation IoU plain / photo views: %s", " / ".join(
+                        f"{v:.4f}" for v in validation_parts(scored, val_loader, spec.input_kind, device, threshold)))
                 mean_loss = float(np.mean(losses))
                 losses.clear()
                 writer.writerow([state["step"], round(state["wall_s"] / 60, 3), round(mean_loss, 4), round(iou, 4),
@@ -465,7 +514,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 RUN_SETTINGS = ("size", "batch_size", "lr", "warmup", "total_steps", "n_queries", "near_fraction", "val_every",
                 "val_shapes", "seed", "mirror", "partial", "point_counts", "uneven", "noise_range", "outliers", "rotate",
-                "rotated", "aniso_scale", "bf16", "loader_workers")
+                "rotated", "aniso_scale", "bf16", "loader_workers", "photo")
 """Options that shape a run; ``--resume`` keeps the run's stored values unless given again."""
 
 

@@ -13,6 +13,10 @@ horizontally. The flipped image is exactly the mirrored shape seen from the mirr
 (cameras orbit the y axis with uniform azimuth, principal point centred), so it is still a
 view from the training distribution; only the light then comes from the other side.
 
+With ``photos`` (a ``photos.PhotoAugment``, images only) every view is framed as a user's photo
+is (``io.photo``), and that share of them first made photo-like over backgrounds of the
+``backgrounds`` bank ("train" or "eval"; see photos.py).
+
 With ``kinds`` (``scans.InputKinds``, point inputs only) the inputs are drawn like real
 scans (partial, uneven, any count, noise, outliers) and inputs and queries together get a
 random pose; see scans.py.
@@ -30,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from . import photos as photo_views
 from . import render, scans
 from .build import BOX_HALF, NEAR_SIGMAS, SPLITS, sample_surface, write_manifest, write_shape
 
@@ -62,7 +67,8 @@ class ShapeDataset(torch.utils.data.Dataset):
 
     def __init__(self, root: str | Path, split: str = "train", n_input_points: int = 3000, noise: float = 0.005,
                  n_queries: int = 2048, near_fraction: float = 0.5, with_images: bool = False, seed: int = 0,
-                 eval: bool = False, mirror: bool = False, kinds: scans.InputKinds = scans.InputKinds()):
+                 eval: bool = False, mirror: bool = False, kinds: scans.InputKinds = scans.InputKinds(),
+                 photos: "photo_views.PhotoAugment | None" = None, backgrounds: str = "train"):
         if split not in SPLITS + ("all",):
             raise ValueError(f"unknown split {split!r}; choose from {SPLITS + ('all',)}")
         if with_images and not kinds.plain:
@@ -74,6 +80,7 @@ class ShapeDataset(torch.utils.data.Dataset):
         self.with_images, self.seed, self.eval = with_images, seed, eval
         self.mirror = mirror and not eval
         self.kinds = kinds
+        self.photos, self.backgrounds = photos, backgrounds
 
     @property
     def ids(self) -> list[str]:
@@ -108,6 +115,9 @@ class ShapeDataset(torch.utils.data.Dataset):
                 images = data["images"]
                 view = 0 if self.eval else int(rng.integers(len(images)))
                 image = images[view][:, ::-1] if flip else images[view]
+                if self.photos is not None:
+                    bank = list(photo_views.photo_backgrounds(self.backgrounds)) if self.photos.photo else []
+                    image = photo_views.photo_view(np.ascontiguousarray(image), rng, bank, self.photos, image.shape[0])
                 item["image"] = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() / 255.0
         return item
 
