@@ -71,7 +71,8 @@ TARGETS = {
     "ply-header": Target("io/ply.py", ("tests/unit/test_ply_header.py", "tests/unit/test_io.py",
                                        "tests/unit/test_io_hostile.py"), 0.80,
                          ("read_header", "_parse_format", "_parse_element", "_add_property")),
-    "files-header": Target("io/files.py", ("tests/unit/test_io.py", "tests/unit/test_io_hostile.py"), 0.80,
+    "files-header": Target("io/files.py", ("tests/unit/test_file_checks.py", "tests/unit/test_io.py",
+                                           "tests/unit/test_io_hostile.py"), 0.80,
                            ("_check_file", "_check_size", "_sniff", "_format_from_extension", "_detect")),
 }
 
