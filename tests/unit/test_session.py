@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import trimesh
 
+from conftest import CONTROL_BOUND_S, sphere_field, wait_while_alive
 from implicit_studio.errors import InputError, ModelUnavailable
 from implicit_studio.engine.events import Encoded, Finished, FitProgress, LevelMesh, Started
 from implicit_studio.engine.registry import get_spec
@@ -138,22 +139,6 @@ def test_fit_step_abandoned_after_forward_pass_when_stopped(torus_cloud):
     assert fitter.step(threading.Event())["total"] > 0 and fitter.steps == 1
 
 
-CONTROL_BOUND_S = 60.0
-"""Generous bound for a cancelled run to end: it ends within one fit step or field batch (milliseconds),
-but a machine shared by other test runs can stall a thread for seconds."""
-
-
-def _wait_while_alive(event: threading.Event, thread: threading.Thread) -> bool:
-    """Wait up to CONTROL_BOUND_S for ``event``, giving up as soon as ``thread`` has ended without setting it
-    (a run that died of an error fails the test at once instead of after the whole bound)."""
-    for _ in range(int(CONTROL_BOUND_S / 0.05)):
-        if event.wait(0.05):
-            return True
-        if not thread.is_alive():
-            return event.is_set()
-    return event.is_set()
-
-
 def _run_in_thread(session) -> tuple[threading.Thread, list, threading.Event]:
     """Iterate ``session.run()`` on a worker thread (as the window does): the thread, the list its events land
     in, and an event set once ``Encoded`` has arrived (a fitted model's fit is then set up)."""
@@ -211,7 +196,7 @@ def test_pause_holds_the_fit_until_resumed(monkeypatch, torus_cloud):
     session.pause()
     assert session.paused
     thread, events, encoded = _run_in_thread(session)
-    assert _wait_while_alive(encoded, thread), "the fit was never set up"
+    assert wait_while_alive(encoded, thread), "the fit was never set up"
     assert not stepped.wait(PAUSE_WATCH_S), "a paused run made a fit step"
     assert session.paused and thread.is_alive()
     session.resume()
@@ -230,7 +215,7 @@ def test_stop_fit_while_paused_ends_the_fit(torus_cloud):
     session = ReconstructionSession(_cloud(pts, nrm), Settings(model="siren", seconds=600, resolution0=8, levels=0))
     session.pause()
     thread, events, encoded = _run_in_thread(session)
-    assert _wait_while_alive(encoded, thread), "the fit was never set up"
+    assert wait_while_alive(encoded, thread), "the fit was never set up"
     session.stop_fit()
     _end_within_bound(session, thread, "stop_fit on a paused run")
     steps = events[-1].stats["fit"]["steps"]
@@ -245,7 +230,7 @@ def test_cancel_while_paused_ends_the_run(torus_cloud):
     session = ReconstructionSession(_cloud(pts, nrm), Settings(model="siren", seconds=600, resolution0=8, levels=0))
     session.pause()
     thread, events, encoded = _run_in_thread(session)
-    assert _wait_while_alive(encoded, thread), "the fit was never set up"
+    assert wait_while_alive(encoded, thread), "the fit was never set up"
     assert session.paused
     session.cancel()
     _end_within_bound(session, thread, "cancel of a paused run")
@@ -275,7 +260,7 @@ def test_cancel_during_learned_meshing(torus_cloud):
 
     session._locked_field = field
     thread, events, _ = _run_in_thread(session)
-    assert _wait_while_alive(in_level_one, thread), "meshing never reached level 1"
+    assert wait_while_alive(in_level_one, thread), "meshing never reached level 1"
     session.cancel()
     _end_within_bound(session, thread, "cancel during meshing")
     meshes = [e for e in events if isinstance(e, LevelMesh)]
@@ -472,8 +457,6 @@ def _optimise_on_test_clock(monkeypatch, session, seconds, max_steps=None, durin
 
 def _siren_session(torus_cloud, **settings):
     """A SIREN session whose field is a sphere of radius 0.3, as if its fit had been set up."""
-    from conftest import sphere_field
-
     session = ReconstructionSession(_cloud(*torus_cloud), Settings(model="siren", resolution0=8, **settings))
     session.field = sphere_field(0.3)
     return session
