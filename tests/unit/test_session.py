@@ -371,6 +371,7 @@ def test_learned_run_reports_what_it_did(torus_cloud):
                                                                         str(session.checkpoint))
     assert stats["input"] == "4,000 points" and stats["settings"] == asdict(session.settings)
     assert stats["encode_s"] == encoded.seconds <= stats["total_s"] <= elapsed     # the run's own time, no more
+    assert all(row["floaters_removed"] == 0 for row in stats["levels"])     # a learned model's mesh is kept whole
     check_level_rows(stats, meshes)
     assert [m.seconds for m in meshes] == sorted(m.seconds for m in meshes)
 
@@ -391,6 +392,8 @@ def test_siren_run_reports_its_fit(torus_cloud):
     fits = [e for e in events if isinstance(e, FitProgress)]
     meshes = [e for e in events if isinstance(e, LevelMesh)]
     previews, made = [m for m in meshes if m.preview], [m for m in meshes if not m.preview]
+    assert 0.0 <= events[1].seconds <= events[-1].stats["total_s"]          # the fit's set-up time
+    assert {f.stage for f in fits} == {"fit"}
     assert {(m.level, m.levels) for m in previews} == {(0, 1), (1, 1)} and not any(m.final for m in previews)
     assert all(m.fit_step is not None and m.fit_step <= fits[-1].step + 1 for m in previews)
     assert [(m.level, m.levels, m.final) for m in made] == [(0, 2, False), (1, 2, False), (2, 2, True)]
@@ -513,3 +516,24 @@ def test_stop_during_a_step_ends_the_fit_after_it(monkeypatch, torus_cloud):
                                                    during_step=lambda n: n == 3 and session.stop_fit())
     assert fit.steps == 3 and summary["steps"] == 3 and not session.cancelled
     assert [e.step for e in events if isinstance(e, FitProgress)] == [2, 3]
+
+
+def _initial_fitted_field(torus_cloud, seed: int) -> np.ndarray:
+    """The field of a SIREN fit as set up with ``seed`` (before any step), on a fixed set of points."""
+    session = ReconstructionSession(_cloud(*torus_cloud), Settings(model="siren", seconds=600, seed=seed))
+    run = session.run()
+    for event in run:
+        if isinstance(event, Encoded):
+            break
+    probe = np.random.default_rng(7).uniform(-0.5, 0.5, (64, 3)).astype(np.float32)
+    values = session.field(probe)
+    session.cancel()
+    run.close()
+    return values
+
+
+def test_the_seed_setting_decides_the_fit(torus_cloud):
+    """The same seed sets the same fit up (reproducible runs); another seed, another one."""
+    first = _initial_fitted_field(torus_cloud, 1)
+    np.testing.assert_array_equal(_initial_fitted_field(torus_cloud, 1), first)
+    assert not np.allclose(_initial_fitted_field(torus_cloud, 0), first)
