@@ -424,12 +424,14 @@ class ScriptedFit:
     """A stand-in for ``SdfFitter`` / ``Refiner`` with their contract (``step(stop) -> terms | None``, ``steps``):
     each step takes exactly STEP_S on the test's clock, and, like the real ones, a step whose ``stop`` flag is set
     by the time its forward pass is done is abandoned (None, not counted). ``during_step(n)`` runs inside step n,
-    as another thread acting while that step computes would."""
+    as another thread acting while that step computes would. The tests need a few dozen steps: the thousandth
+    fails the test (a loop that never ends would otherwise spin until mutmut's time limit)."""
 
     def __init__(self, clock: list, during_step=None):
         self.clock, self.during_step, self.steps = clock, during_step, 0
 
     def step(self, stop=None):
+        assert self.steps < 1000, "the fit loop did not end"     # a runaway loop fails instead of spinning
         self.clock[0] += STEP_S
         if self.during_step:
             self.during_step(self.steps + 1)
