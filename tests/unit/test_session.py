@@ -495,7 +495,10 @@ def test_fit_ends_at_its_step_budget_and_reports_its_last_step(monkeypatch, toru
     session = _siren_session(torus_cloud, seconds=600, mesh_every=600, levels=0)
     events, summary, fit = _optimise_on_test_clock(monkeypatch, session, 600, max_steps=5)
     assert fit.steps == 5 and summary["steps"] == 5
-    assert [(e.step, e.seconds) for e in events if isinstance(e, FitProgress)] == [(2, 0.25), (4, 0.5), (5, 0.625)]
+    progress = [e for e in events if isinstance(e, FitProgress)]
+    assert [(e.step, e.seconds) for e in progress] == [(2, 0.25), (4, 0.5), (5, 0.625)]
+    last = progress[-1]                  # reported after the loop: the same fields as every report
+    assert (last.total, last.terms, last.steps_per_s, last.stage) == (0.6, {"sdf": 0.2, "eikonal": 0.4}, 8.0, "fit")
     assert summary["curve"] == [(2, 0.25, 1.5), (4, 0.5, 0.75), (5, 0.625, 0.6)]
     assert [(m.fit_step, m.level) for m in events if isinstance(m, LevelMesh)] == [(3, 0)]
 
