@@ -119,7 +119,7 @@ def test_malformed_header_lines_are_refused_with_their_line(tmp_path, lines, mes
     assert str(caught.value) == f"{path}: {message}"
 
 
-@pytest.mark.parametrize("first", ["PLY", "ply ", "plyx", "", "format ascii 1.0"])
+@pytest.mark.parametrize("first", ["PLY", "ply ", "plyx", "plyX", "", "format ascii 1.0"])
 def test_first_line_must_be_ply(tmp_path, first):
     """The magic line is exactly 'ply' (a CR before the newline allowed, as in CRLF files)."""
     path = tmp_path / "magic.ply"
