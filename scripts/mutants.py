@@ -68,9 +68,11 @@ TARGETS = {
     "session": Target("engine/session.py", ("tests/unit/test_session.py", "tests/unit/test_remesh.py",
                                             "tests/unit/test_session_refine.py"), 0.80,
                       tuple(f"ReconstructionSession.{name}" for name in SESSION_CONTROL)),
-    "ply-header": Target("io/ply.py", ("tests/unit/test_io.py", "tests/unit/test_io_hostile.py"), 0.80,
+    "ply-header": Target("io/ply.py", ("tests/unit/test_ply_header.py", "tests/unit/test_io.py",
+                                       "tests/unit/test_io_hostile.py"), 0.80,
                          ("read_header", "_parse_format", "_parse_element", "_add_property")),
-    "files-header": Target("io/files.py", ("tests/unit/test_io.py", "tests/unit/test_io_hostile.py"), 0.80,
+    "files-header": Target("io/files.py", ("tests/unit/test_file_checks.py", "tests/unit/test_io.py",
+                                           "tests/unit/test_io_hostile.py"), 0.80,
                            ("_check_file", "_check_size", "_sniff", "_format_from_extension", "_detect")),
 }
 
@@ -217,7 +219,7 @@ def run_target(name: str, target: Target, equivalent: set[str], survivors_only: 
     if survivors_only:
         selected = [name for name in json.loads((folder / "summary.json").read_text(encoding="utf-8"))["survivors"]
                     if name not in equivalent]         # the ones listed as equivalent since would survive again
-        full_run_ended = (folder / "summary.json").stat().st_mtime
+        last_run_ended = (folder / "summary.json").stat().st_mtime
         refresh(folder, target)
         first = selected[:1]                   # mutmut finds the new tests and collects their stats
     else:
@@ -242,10 +244,10 @@ def run_target(name: str, target: Target, equivalent: set[str], survivors_only: 
         runs = []
     elif record.is_file():
         runs = json.loads(record.read_text(encoding="utf-8"))["runs"]
-    else:                                      # a full run made before runs were recorded: its summary's date
-        made = time.gmtime(full_run_ended)
-        runs = [{"date": time.strftime("%Y-%m-%d %H:%M UTC", made), "kind": "full", "mutants_run": None,
-                 "load_average": None, "cores": os.cpu_count()}]
+    else:                                      # runs made before runs were recorded: when the last one ended
+        made = time.gmtime(last_run_ended)
+        runs = [{"date": time.strftime("%Y-%m-%d %H:%M UTC", made), "kind": "full, survivors again (unrecorded)",
+                 "mutants_run": None, "load_average": None, "cores": os.cpu_count()}]
     runs.append({"date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                  "kind": "survivors again" if survivors_only else "full",
                  "mutants_run": len(selected) if survivors_only else len(statuses),
@@ -270,7 +272,8 @@ def table(equivalent: set[str]) -> list[str]:
         data = json.loads(record.read_text(encoding="utf-8"))
         s = score(data["statuses"], equivalent)
         met = "" if s["score"] is not None and s["score"] >= data["goal"] else " (below)"
-        runs = "; ".join(f"{r['kind']} {r['date']}" for r in data["runs"])
+        runs = "; ".join(f"{r['kind']}" + (f" ({r['mutants_run']} run)" if r["kind"] == "survivors again" else "")
+                         + f" {r['date']}" for r in data["runs"])
         lines.append(f"| {name} | `{data['module']}` | {s['mutants']} | {s['detected']} | {s['equivalent']} | "
                      f"{len(s['survivors'])} | {s['score']:.1%}{met} | {data['goal']:.0%} | {runs} |")
     return lines

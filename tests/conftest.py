@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 import torch
@@ -49,3 +51,19 @@ class NearestPointModel(torch.nn.Module):
     def decode(self, points, code):
         dist = torch.cdist(points[0], code).min(dim=1).values
         return (40.0 * (self.shell - dist) + self.bias * code[:, 0].mean())[None]
+
+
+CONTROL_BOUND_S = 60.0
+"""Generous bound for a run on another thread to reach a stage or end: it takes one fit step or field batch
+(milliseconds), but a machine shared by other test runs can stall a thread for seconds."""
+
+
+def wait_while_alive(event: threading.Event, thread: threading.Thread, bound: float = CONTROL_BOUND_S) -> bool:
+    """Wait up to ``bound`` seconds for ``event``, giving up as soon as ``thread`` has ended without setting it
+    (a run that died of an error fails the test at once instead of after the whole bound)."""
+    for _ in range(int(bound / 0.05)):
+        if event.wait(0.05):
+            return True
+        if not thread.is_alive():
+            return event.is_set()
+    return event.is_set()

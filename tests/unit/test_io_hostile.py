@@ -325,6 +325,34 @@ def test_ten_million_point_binary_ply_is_sampled_in_bounded_memory(tmp_path):
     assert elapsed < 30.0   # ~1.5 s idle; a sanity bound only (benchmarks measure speed)
 
 
+def test_refusing_a_huge_file_reads_only_its_first_bytes(tmp_path):
+    """A 2.4 GB text file is refused for its size after its format was sniffed from its first bytes: the
+    whole refusal allocates kilobytes, not the file."""
+    path = sparse_file(tmp_path / "big.xyz", 2_400_000_000)
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match="files of this kind are limited to 2.00 GiB"):
+            io.read_point_cloud(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1e6, f"peak {peak / 1e6:.0f} MB"
+
+
+def test_unreadable_file_is_reported_under_its_own_name(tmp_path, monkeypatch):
+    """A file that exists but cannot be opened (its permissions; root ignores them, so opening is refused by
+    a stand-in) is one InputError naming the file and the system's reason."""
+    path = write(tmp_path / "locked.ply", ply_bytes(8))
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(errno.EACCES, "Permission denied")
+
+    monkeypatch.setattr(io, "open", refuse, raising=False)      # the name the readers look up first
+    with pytest.raises(InputError) as caught:
+        io.read_point_cloud(path)
+    assert str(caught.value) == f"{path}: cannot read the file (Permission denied)"
+
+
 # ---------------------------------------------------------------------- writing
 
 

@@ -93,12 +93,14 @@ def test_plus_infinity_is_inside():
 
 
 def test_meshes_have_the_documented_types_even_when_empty():
+    """Float32 vertices and int64 faces, (n, 3) each, also for a grid with no inside corner: then no vertex either."""
     from implicit_studio.engine.meshing import extract_mesh
 
     x, y, z = grid(17)
     for values in (0.35 - np.sqrt(x**2 + y**2 + z**2), np.full((17, 17, 17), -1.0), np.full((9, 9, 9), np.nan)):
         v, f = extract_mesh(values, 0.0, 1.1)
         assert v.dtype == np.float32 and f.dtype == np.int64 and v.shape[1:] == (3,) and f.shape[1:] == (3,)
+        assert (len(v) == 0) == (len(f) == 0) == (not (values > 0.0).any())
     v, f = marching_cubes_in_slabs(np.full((9, 9, 9), -1.0), 0.0, 50)
     assert v.shape == (0, 3) and f.shape == (0, 3) and f.dtype == np.int64
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import trimesh
 
+from conftest import CONTROL_BOUND_S, sphere_field, wait_while_alive
 from implicit_studio.errors import InputError, ModelUnavailable
 from implicit_studio.engine.events import Encoded, Finished, FitProgress, LevelMesh, Started
 from implicit_studio.engine.registry import get_spec
@@ -138,22 +139,6 @@ def test_fit_step_abandoned_after_forward_pass_when_stopped(torus_cloud):
     assert fitter.step(threading.Event())["total"] > 0 and fitter.steps == 1
 
 
-CONTROL_BOUND_S = 60.0
-"""Generous bound for a cancelled run to end: it ends within one fit step or field batch (milliseconds),
-but a machine shared by other test runs can stall a thread for seconds."""
-
-
-def _wait_while_alive(event: threading.Event, thread: threading.Thread) -> bool:
-    """Wait up to CONTROL_BOUND_S for ``event``, giving up as soon as ``thread`` has ended without setting it
-    (a run that died of an error fails the test at once instead of after the whole bound)."""
-    for _ in range(int(CONTROL_BOUND_S / 0.05)):
-        if event.wait(0.05):
-            return True
-        if not thread.is_alive():
-            return event.is_set()
-    return event.is_set()
-
-
 def _run_in_thread(session) -> tuple[threading.Thread, list, threading.Event]:
     """Iterate ``session.run()`` on a worker thread (as the window does): the thread, the list its events land
     in, and an event set once ``Encoded`` has arrived (a fitted model's fit is then set up)."""
@@ -211,7 +196,7 @@ def test_pause_holds_the_fit_until_resumed(monkeypatch, torus_cloud):
     session.pause()
     assert session.paused
     thread, events, encoded = _run_in_thread(session)
-    assert _wait_while_alive(encoded, thread), "the fit was never set up"
+    assert wait_while_alive(encoded, thread), "the fit was never set up"
     assert not stepped.wait(PAUSE_WATCH_S), "a paused run made a fit step"
     assert session.paused and thread.is_alive()
     session.resume()
@@ -230,7 +215,7 @@ def test_stop_fit_while_paused_ends_the_fit(torus_cloud):
     session = ReconstructionSession(_cloud(pts, nrm), Settings(model="siren", seconds=600, resolution0=8, levels=0))
     session.pause()
     thread, events, encoded = _run_in_thread(session)
-    assert _wait_while_alive(encoded, thread), "the fit was never set up"
+    assert wait_while_alive(encoded, thread), "the fit was never set up"
     session.stop_fit()
     _end_within_bound(session, thread, "stop_fit on a paused run")
     steps = events[-1].stats["fit"]["steps"]
@@ -245,7 +230,7 @@ def test_cancel_while_paused_ends_the_run(torus_cloud):
     session = ReconstructionSession(_cloud(pts, nrm), Settings(model="siren", seconds=600, resolution0=8, levels=0))
     session.pause()
     thread, events, encoded = _run_in_thread(session)
-    assert _wait_while_alive(encoded, thread), "the fit was never set up"
+    assert wait_while_alive(encoded, thread), "the fit was never set up"
     assert session.paused
     session.cancel()
     _end_within_bound(session, thread, "cancel of a paused run")
@@ -275,7 +260,7 @@ def test_cancel_during_learned_meshing(torus_cloud):
 
     session._locked_field = field
     thread, events, _ = _run_in_thread(session)
-    assert _wait_while_alive(in_level_one, thread), "meshing never reached level 1"
+    assert wait_while_alive(in_level_one, thread), "meshing never reached level 1"
     session.cancel()
     _end_within_bound(session, thread, "cancel during meshing")
     meshes = [e for e in events if isinstance(e, LevelMesh)]
@@ -386,6 +371,7 @@ def test_learned_run_reports_what_it_did(torus_cloud):
                                                                         str(session.checkpoint))
     assert stats["input"] == "4,000 points" and stats["settings"] == asdict(session.settings)
     assert stats["encode_s"] == encoded.seconds <= stats["total_s"] <= elapsed     # the run's own time, no more
+    assert all(row["floaters_removed"] == 0 for row in stats["levels"])     # a learned model's mesh is kept whole
     check_level_rows(stats, meshes)
     assert [m.seconds for m in meshes] == sorted(m.seconds for m in meshes)
 
@@ -406,6 +392,8 @@ def test_siren_run_reports_its_fit(torus_cloud):
     fits = [e for e in events if isinstance(e, FitProgress)]
     meshes = [e for e in events if isinstance(e, LevelMesh)]
     previews, made = [m for m in meshes if m.preview], [m for m in meshes if not m.preview]
+    assert 0.0 <= events[1].seconds <= events[-1].stats["total_s"]          # the fit's set-up time
+    assert {f.stage for f in fits} == {"fit"}
     assert {(m.level, m.levels) for m in previews} == {(0, 1), (1, 1)} and not any(m.final for m in previews)
     assert all(m.fit_step is not None and m.fit_step <= fits[-1].step + 1 for m in previews)
     assert [(m.level, m.levels, m.final) for m in made] == [(0, 2, False), (1, 2, False), (2, 2, True)]
@@ -436,12 +424,14 @@ class ScriptedFit:
     """A stand-in for ``SdfFitter`` / ``Refiner`` with their contract (``step(stop) -> terms | None``, ``steps``):
     each step takes exactly STEP_S on the test's clock, and, like the real ones, a step whose ``stop`` flag is set
     by the time its forward pass is done is abandoned (None, not counted). ``during_step(n)`` runs inside step n,
-    as another thread acting while that step computes would."""
+    as another thread acting while that step computes would. The tests need a few dozen steps: the thousandth
+    fails the test (a loop that never ends would otherwise spin until mutmut's time limit)."""
 
     def __init__(self, clock: list, during_step=None):
         self.clock, self.during_step, self.steps = clock, during_step, 0
 
     def step(self, stop=None):
+        assert self.steps < 1000, "the fit loop did not end"     # a runaway loop fails instead of spinning
         self.clock[0] += STEP_S
         if self.during_step:
             self.during_step(self.steps + 1)
@@ -472,8 +462,6 @@ def _optimise_on_test_clock(monkeypatch, session, seconds, max_steps=None, durin
 
 def _siren_session(torus_cloud, **settings):
     """A SIREN session whose field is a sphere of radius 0.3, as if its fit had been set up."""
-    from conftest import sphere_field
-
     session = ReconstructionSession(_cloud(*torus_cloud), Settings(model="siren", resolution0=8, **settings))
     session.field = sphere_field(0.3)
     return session
@@ -507,7 +495,10 @@ def test_fit_ends_at_its_step_budget_and_reports_its_last_step(monkeypatch, toru
     session = _siren_session(torus_cloud, seconds=600, mesh_every=600, levels=0)
     events, summary, fit = _optimise_on_test_clock(monkeypatch, session, 600, max_steps=5)
     assert fit.steps == 5 and summary["steps"] == 5
-    assert [(e.step, e.seconds) for e in events if isinstance(e, FitProgress)] == [(2, 0.25), (4, 0.5), (5, 0.625)]
+    progress = [e for e in events if isinstance(e, FitProgress)]
+    assert [(e.step, e.seconds) for e in progress] == [(2, 0.25), (4, 0.5), (5, 0.625)]
+    last = progress[-1]                  # reported after the loop: the same fields as every report
+    assert (last.total, last.terms, last.steps_per_s, last.stage) == (0.6, {"sdf": 0.2, "eikonal": 0.4}, 8.0, "fit")
     assert summary["curve"] == [(2, 0.25, 1.5), (4, 0.5, 0.75), (5, 0.625, 0.6)]
     assert [(m.fit_step, m.level) for m in events if isinstance(m, LevelMesh)] == [(3, 0)]
 
@@ -530,3 +521,24 @@ def test_stop_during_a_step_ends_the_fit_after_it(monkeypatch, torus_cloud):
                                                    during_step=lambda n: n == 3 and session.stop_fit())
     assert fit.steps == 3 and summary["steps"] == 3 and not session.cancelled
     assert [e.step for e in events if isinstance(e, FitProgress)] == [2, 3]
+
+
+def _initial_fitted_field(torus_cloud, seed: int) -> np.ndarray:
+    """The field of a SIREN fit as set up with ``seed`` (before any step), on a fixed set of points."""
+    session = ReconstructionSession(_cloud(*torus_cloud), Settings(model="siren", seconds=600, seed=seed))
+    run = session.run()
+    for event in run:
+        if isinstance(event, Encoded):
+            break
+    probe = np.random.default_rng(7).uniform(-0.5, 0.5, (64, 3)).astype(np.float32)
+    values = session.field(probe)
+    session.cancel()
+    run.close()
+    return values
+
+
+def test_the_seed_setting_decides_the_fit(torus_cloud):
+    """The same seed sets the same fit up (reproducible runs); another seed, another one."""
+    first = _initial_fitted_field(torus_cloud, 1)
+    np.testing.assert_array_equal(_initial_fitted_field(torus_cloud, 1), first)
+    assert not np.allclose(_initial_fitted_field(torus_cloud, 0), first)

@@ -7,6 +7,7 @@ import time
 import pytest
 import torch
 
+from conftest import wait_while_alive
 from implicit_studio.engine.checkpoints import save_checkpoint
 from implicit_studio.engine.fitting import refine
 from implicit_studio.engine.events import Finished, FitProgress, LevelMesh
@@ -90,7 +91,7 @@ def _run_until_refining(session):
 
     thread = threading.Thread(target=consume)
     thread.start()
-    assert refining.wait(120), "refinement never started"
+    assert wait_while_alive(refining, thread, 120), "refinement never started"
     return thread, events
 
 
