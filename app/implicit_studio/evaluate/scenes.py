@@ -33,6 +33,11 @@ IOU_POINTS = 200_000
 SURFACE_POINTS = 100_000
 POISSON_DEPTH = 10          # a 2^10 grid over the room's longest side: about 1 cm for a 10 m room
 ROW_KEYS = ("iou", "chamfer_l1", "fscore_1cm", "fscore_2cm", "seconds")
+# the CLI in a child process that reports its own peak resident memory (Linux VmHWM: the high-water
+# mark of this process's memory since its exec, not inherited from the benchmark that started it)
+PEAK_RSS_CHILD = ("import sys\nfrom implicit_studio.cli import main\nrc = main(sys.argv[1:])\n"
+                  "sys.stderr.write(''.join(l for l in open('/proc/self/status') if l.startswith('VmHWM')))\n"
+                  "sys.exit(rc)")
 
 
 def room_input(room: dict, kind: str, seed: int) -> np.ndarray:
@@ -162,18 +167,18 @@ def scaling(room_path: Path, checkpoint: str | None, voxel: float, grids=(1, 2, 
             cloud = Path(tmp, f"room{n}.ply")
             write_point_cloud(cloud, np.concatenate(copies))
             stats_path = Path(tmp, f"stats{n}.json")
-            cmd = [sys.executable, "-m", "implicit_studio.cli", "reconstruct", str(cloud), "--model", "convonet-scene",
+            cmd = [sys.executable, "-c", PEAK_RSS_CHILD, "reconstruct", str(cloud), "--model", "convonet-scene",
                    "--out", str(Path(tmp, f"mesh{n}.ply")), "--voxel", str(voxel), "--stats-json", str(stats_path),
                    "--quiet"] + (["--checkpoint", checkpoint] if checkpoint else [])
-            proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
-            _, status, usage = os.wait4(proc.pid, 0)
-            if status != 0:
-                raise RuntimeError(f"reconstruct failed on the {n} x {n} scene")
+            done = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            peak = [line.split()[1] for line in done.stderr.splitlines() if line.startswith("VmHWM:")]
+            if done.returncode != 0 or not peak:
+                raise RuntimeError(f"reconstruct failed on the {n} x {n} scene: {done.stderr[-500:]}")
             stats = json.loads(stats_path.read_text())
             runs.append({"copies": n * n, "floor_m2": float(n * n * room["size"][0] * room["size"][2]),
                          "points": int(sum(len(c) for c in copies)), "total_s": stats["total_s"],
                          "first_tile_s": stats["scene"].get("first_tile_s"),
-                         "tiles": stats["scene"]["occupied_tiles"], "peak_rss_mb": usage.ru_maxrss / 1024.0})
+                         "tiles": stats["scene"]["occupied_tiles"], "peak_rss_mb": int(peak[-1]) / 1024.0})
             log.info("scaling %d x %d: %s", n, n, runs[-1])
     area = np.log([r["floor_m2"] for r in runs])
     exponent = float(np.polyfit(area, np.log([r["total_s"] for r in runs]), 1)[0]) if len(runs) > 1 else None
