@@ -80,10 +80,14 @@ def test_rapid_reconstruct_cancel_and_model_switches(window, qtbot, sphere_file,
     window.model_panel.apply({"resolution0": 8, "levels": 1, "seconds": 1, "threshold": 0.0})
     with qtbot.waitSignal(window.idle, timeout=60_000):
         drop(window, sphere_file)
-    burst(window, qtbot, 10)                  # warm-up: torch, the model store, the malloc arenas
-    with qtbot.waitSignal(window.idle, timeout=60_000):
-        window.reconstruct()
-    qtbot.waitUntil(lambda: not window.model._threads, timeout=30_000)
+    # warm-up: torch, the model store, and the malloc arenas, which in a process that has already run
+    # the rest of the suite keep growing for a first burst (61-71 MB over the first 100 cycles measured
+    # in full runs, under 50 MB alone): only the second burst is measured, so a steady leak still shows
+    for cycles in (10, CYCLES):
+        burst(window, qtbot, cycles)
+        with qtbot.waitSignal(window.idle, timeout=60_000):
+            window.reconstruct()
+        qtbot.waitUntil(lambda: not window.model._threads, timeout=30_000)
     gc.collect()
     before = rss_mb()
 
