@@ -231,7 +231,8 @@ def test_a_field_split_into_tiles_meshes_to_the_same_surface_as_one_grid():
     def field(p):                                                # box units around ``centre``
         return 40.0 * (model.shell - tree.query(centre + p * UNIT_M)[0] / UNIT_M)
 
-    *_, (level, res, values, *_rest) = mise_grids(field, plan.cells, plan.levels, 0.0, 2 * plan.core / UNIT_M)
+    *_, (level, res, values, *_rest) = mise_grids(field, plan.cells, plan.levels, 0.0, 2 * plan.core / UNIT_M,
+                                                  16384, None)
     assert res == 2 * plan.cells
     for axis in range(3):                                        # the lattice's outer layers are outside
         for end in (0, res):

@@ -157,16 +157,10 @@ def mise(
 
 
 def mise_grids(
-    field: Field,
-    resolution0: int = 32,
-    levels: int = 2,
-    threshold: float = 0.0,
-    box: float = BOX,
-    batch_size: int = 16384,
-    cancel: CancelFlag | None = None,
-    coarse: np.ndarray | None = None,
+    field: Field, resolution0: int, levels: int, threshold: float, box: float, batch_size: int,
+    cancel: CancelFlag | None, coarse: np.ndarray | None = None,
 ) -> Iterator[tuple[int, int, np.ndarray, int, int, float]]:
-    """MISE's grids without meshes (arguments as ``mise``): after each level yield
+    """MISE's grids without meshes (arguments as ``mise``, every one given): after each level yield
     (level, resolution, values (resolution + 1,)*3 float32 evaluated or interpolated, cumulative
     evaluations, new evaluations, seconds spent on this level's field values)."""
     if resolution0 < 1 or levels < 0:
