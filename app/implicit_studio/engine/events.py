@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..io.photo import Isolation
+
 
 @dataclass
 class Started:
@@ -15,23 +17,9 @@ class Started:
     input_summary: str
 
 
-@dataclass
-class Isolated:
-    """An image input's object was isolated and framed (``io.photo``), before encoding.
-
-    mask : (H, W) bool, the object's pixels in the photo
-    framed : (S, S, 3) uint8, the image the model receives; framed_mask : (S, S) bool
-    box : (x0, y0, x1, y1) pixels the object was looked for in
-    method : "plain background", "grabcut" or "box"
-    problem : one line saying what was wrong with the mask and what to do, or None
-    """
-
-    mask: np.ndarray
-    framed: np.ndarray
-    framed_mask: np.ndarray
-    box: tuple[int, int, int, int]
-    method: str
-    problem: str | None = None
+Isolated = Isolation
+"""An image input's object was isolated and framed, before encoding: ``io.photo.Isolation``
+(mask, framed image, box, method, problem) as the session yields it."""
 
 
 @dataclass

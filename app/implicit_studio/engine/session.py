@@ -219,7 +219,7 @@ class ReconstructionSession:
         from ..io.photo import isolate
 
         iso = isolate(self.data.image, self.settings.box)
-        self.isolation = Isolated(iso.mask, iso.framed, iso.framed_mask, iso.box, iso.method, iso.problem)
+        self.isolation = iso
         stats["isolation"] = {"method": iso.method, "box": list(iso.box), "problem": iso.problem,
                               "mask_fraction": float(iso.mask.mean())}
         if iso.problem:

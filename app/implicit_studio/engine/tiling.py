@@ -168,12 +168,17 @@ def crop_inputs(index: CropIndex, tile: tuple[int, int, int], seed: int) -> np.n
     return to_box(inside, index.plan.centre(tile))
 
 
+def encode_crop(model: torch.nn.Module, crop: np.ndarray, device: torch.device) -> dict:
+    """The scene model's features of one crop from its points (M, 3) in box units."""
+    with torch.inference_mode():
+        return model.encode(torch.from_numpy(np.ascontiguousarray(crop, dtype=np.float32))[None].to(device))
+
+
 def tile_values(model: torch.nn.Module, crop: np.ndarray, plan: TilePlan, iso: float, device: torch.device,
                 cancel=None, batch_size: int = 16384) -> tuple[np.ndarray, int] | None:
     """The field at a tile's lattice points: ((cells + 1,)*3 float32 logits, evaluations), or None
     when cancelled. ``crop`` (M, 3) box units: the crop's input points."""
-    with torch.inference_mode():
-        code = model.encode(torch.from_numpy(np.ascontiguousarray(crop, dtype=np.float32))[None].to(device))
+    code = encode_crop(model, crop, device)
 
     @torch.inference_mode()
     def field(points: np.ndarray) -> np.ndarray:
@@ -338,9 +343,8 @@ class SceneField:
         with self._lock:
             code = self._codes.pop(tile, None)
             if code is None:
-                crop = crop_inputs(self.tiler.index, tile, self.tiler.seed)
-                with torch.inference_mode():
-                    code = self.tiler.model.encode(torch.from_numpy(crop)[None].to(self.tiler.device))
+                code = encode_crop(self.tiler.model, crop_inputs(self.tiler.index, tile, self.tiler.seed),
+                                   self.tiler.device)
             self._codes[tile] = code            # the most recently used last
             while len(self._codes) > self.keep:
                 self._codes.pop(next(iter(self._codes)))
