@@ -67,3 +67,18 @@ def wait_while_alive(event: threading.Event, thread: threading.Thread, bound: fl
         if not thread.is_alive():
             return event.is_set()
     return event.is_set()
+
+
+def box_room(rng, size=(2.6, 1.4, 1.9), n=12_000):
+    """Points (N, 3) on the six faces of an axis-aligned box from the origin to ``size`` metres."""
+    size = np.asarray(size)
+    pts = rng.random((n, 3)) * size
+    face = rng.integers(0, 6, n)
+    pts[np.arange(n), face // 2] = np.where(face % 2 == 0, 0.0, size[face // 2])
+    return pts
+
+
+def edges_shared_twice(faces):
+    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
+    _, counts = np.unique(edges, axis=0, return_counts=True)
+    return bool(np.all(counts == 2))

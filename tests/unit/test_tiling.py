@@ -9,25 +9,11 @@ import torch
 import trimesh
 
 from implicit_studio.engine.scene_frame import CROP_HALF_M, UNIT_M, in_crop, to_box, to_metres
-from implicit_studio.engine.tiling import OFFSETS, CropIndex, SceneTiler, morton, plan_tiles, tile_cells, weld
+from implicit_studio.engine.tiling import (OFFSETS, CropIndex, SceneTiler, crop_inputs, morton, plan_tiles,
+                                           tile_cells, tile_values, weld)
 from implicit_studio.errors import InputError
 
-from conftest import NearestPointModel
-
-
-def box_room(rng, size=(2.6, 1.4, 1.9), n=12_000):
-    """Points (N, 3) on the six faces of an axis-aligned box from the origin to ``size`` metres."""
-    size = np.asarray(size)
-    pts = rng.random((n, 3)) * size
-    face = rng.integers(0, 6, n)
-    pts[np.arange(n), face // 2] = np.where(face % 2 == 0, 0.0, size[face // 2])
-    return pts
-
-
-def edges_shared_twice(faces):
-    edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
-    _, counts = np.unique(edges, axis=0, return_counts=True)
-    return bool(np.all(counts == 2))
+from conftest import NearestPointModel, box_room, edges_shared_twice
 
 
 def run_tiler(points, model, voxel=0.05, **kw):
@@ -168,47 +154,6 @@ def test_scene_input_in_centimetres_is_read_in_metres_and_written_back_in_centim
         in_metres(data, "inch")
 
 
-def test_session_streams_tiles_then_the_welded_scene(tmp_path, monkeypatch):
-    """The scene model through the API: tiles, then one final mesh in the file's own units."""
-    from implicit_studio.engine.checkpoints import save_checkpoint
-    from implicit_studio.engine.events import Finished, LevelMesh, TileMesh
-    from implicit_studio.engine.registry import get_spec
-    from implicit_studio.engine.session import ReconstructionSession, Settings
-    from implicit_studio.io.inputs import InputData
-    from implicit_studio.io.normalize import Normalization
-
-    spec = get_spec("convonet-scene")
-    torch.manual_seed(0)
-    model = spec.config("cpu").build()
-    ckpt = tmp_path / "scene.safetensors"
-    save_checkpoint(ckpt, "convonet-scene", model, model.cfg, steps=0)
-    rng = np.random.default_rng(9)
-    user = box_room(rng, (1800.0, 1100.0, 1300.0), 6000)                 # millimetres
-    norm = Normalization.fit(user)
-    data = InputData("room.ply", "points", points=norm.to_unit(user), normalization=norm)
-    class Store:            # the stand-in model, whose surface is known: a shell around the points
-        def get(self, path, name, device):
-            assert (Path(path), name) == (ckpt, "convonet-scene")
-            return NearestPointModel(), {}
-
-    session = ReconstructionSession(data, Settings(model="convonet-scene", checkpoint=str(ckpt), units="mm",
-                                                   voxel=0.05, threshold=0.5), store=Store())
-    events = list(session.run())
-    tiles = [e for e in events if isinstance(e, TileMesh)]
-    final = [e for e in events if isinstance(e, LevelMesh)]
-    stats = events[-1].stats
-    assert isinstance(events[-1], Finished) and not events[-1].cancelled
-    assert stats["scene"]["occupied_tiles"] == tiles[0].total >= len(tiles) == stats["scene"]["meshed_tiles"]
-    assert [t.done for t in tiles] == list(range(1, len(tiles) + 1))
-    assert len(final) == 1 and final[0].final and len(tiles) > 4
-    assert len(final[0].faces) == sum(len(t.faces) for t in tiles)
-    assert edges_shared_twice(final[0].faces)
-    written = session.data.normalization.to_user(final[0].vertices)        # millimetres again
-    reach = 0.05 * UNIT_M * 1000 + 50.0          # the shell, plus one lattice step
-    assert np.all(written >= user.min(0) - reach) and np.all(written <= user.max(0) + reach)
-    assert np.ptp(written, axis=0) == pytest.approx(np.ptp(user, axis=0) + 2 * 62.5, abs=50.0)
-
-
 def test_a_field_split_into_tiles_meshes_to_the_same_surface_as_one_grid():
     """A field that every crop sees the same way (the distance to the nearest input point is exact
     near the surface) gives, tile by tile, exactly the mesh MISE makes of it on one grid over the
@@ -243,3 +188,44 @@ def test_a_field_split_into_tiles_meshes_to_the_same_surface_as_one_grid():
     # float32 logits from torch in the tiles, float64 distances on the one grid: equal up to rounding
     assert cKDTree(one).query(tiled)[0].max() < 1e-3 * plan.voxel
     assert cKDTree(tiled).query(one)[0].max() < 1e-3 * plan.voxel
+
+
+def tiny_scene_model(crop):
+    """A small random grid ConvONet whose decoder is not zero-initialised (its field varies), its
+    output shifted so that half of ``crop``'s box (box units) is inside at logit 0."""
+    from implicit_studio.engine.models.convonet import ConvONetConfig
+
+    torch.manual_seed(0)
+    model = ConvONetConfig(kind="grid", c_dim=8, hidden=16, n_blocks=2, reso=8, unet_depth=2, unet_filters=4).build()
+    with torch.no_grad():
+        for p in model.decoder.parameters():
+            if p.dim() == 2 and not p.any():
+                p.normal_(0.0, 0.3)
+        probe = torch.rand(1, 4096, 3) - 0.5
+        model.decoder.fc_out.bias -= model.decode(probe, model.encode(torch.from_numpy(crop)[None])).median()
+    return model.eval()
+
+
+def test_refined_tiles_stay_crack_free_and_pull_the_surface_onto_the_points():
+    """Each tile's field refined to its crop's points: one closed mesh still, nearer the input points
+    than the prior's, and SceneField (for slices) refines as the tiler did."""
+    from scipy.spatial import cKDTree
+
+    from implicit_studio.engine.tiling import SceneField
+
+    rng = np.random.default_rng(8)
+    pts = box_room(rng, (1.7, 1.1, 1.3), 8_000)
+    model = tiny_scene_model(to_box(pts[in_crop(pts, pts.mean(0))], pts.mean(0)))
+    gap = {}
+    for refine in (0.0, 60.0):
+        tiler, parts, vertices, faces = run_tiler(pts, model, voxel=0.05, refine=refine)
+        assert edges_shared_twice(faces) and trimesh.Trimesh(vertices, faces, process=False).is_watertight
+        gap[refine] = float(np.mean(cKDTree(vertices).query(pts)[0]))
+    assert gap[60.0] < 0.5 * gap[0.0]
+    # the slices' field is the meshed one: a tile's first MISE level (every other lattice point, all
+    # evaluated) against SceneField at those points
+    plan, tile = tiler.plan, sorted(tiler.occupied)[len(tiler.occupied) // 2]
+    grid, _ = tile_values(model, crop_inputs(tiler.index, tile, 0), plan, 0.0, torch.device("cpu"), refine=60.0)
+    ijk = np.stack(np.meshgrid(*[np.arange(0, plan.cells, 2)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    at = plan.origin + (ijk + np.asarray(tile) * plan.cells) * plan.voxel
+    assert np.allclose(SceneField(tiler)(at), grid[tuple(ijk.T)], atol=1e-4)

@@ -27,7 +27,8 @@ class ModelSpec:
     learned : True for models that need trained weights; False for per-shape fits (SIREN, ReLU MLP)
     threshold : default iso-level as a probability for occupancy models, a distance for SDF models
     refine_seconds : default test-time refinement budget for point inputs (0: none): about twice the
-        time its refinement steps (``engine.fitting.refine.DEFAULTS``) took on 2 busy CPU cores
+        time its refinement steps (``engine.fitting.refine.DEFAULTS``) took on 2 busy CPU cores;
+        for the scene model, seconds per tile
     metric : True for the scene model: the input keeps its size in metres and is reconstructed
         crop by crop (``engine.scene_frame``, ``engine.tiling``) instead of being squeezed into one box
     """

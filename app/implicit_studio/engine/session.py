@@ -185,12 +185,14 @@ class ReconstructionSession:
         self.threshold = tuned_threshold(card) if self.settings.threshold is None else self.settings.threshold
         self.iso = logit(self.threshold)
         tiler = SceneTiler(model, self.data.points, self.settings.voxel, self.iso, self.device,
-                           seed=self.settings.seed, batch_size=self.settings.batch_points)
+                           seed=self.settings.seed, batch_size=self.settings.batch_points,
+                           refine=self.refine_seconds)
         plan = tiler.plan
         scene_field, scale = SceneField(tiler), self.frame_scale
         self.field = lambda points: scene_field(np.asarray(points, dtype=np.float64) * scale)   # the input's unit frame
         stats["scene"] = {"voxel_m": plan.voxel, "tile_m": plan.core, "tiles": list(plan.shape),
-                          "occupied_tiles": tiler.tile_count, "plan_s": time.perf_counter() - t0}
+                          "occupied_tiles": tiler.tile_count, "refine_s_per_tile": tiler.refine,
+                           "plan_s": time.perf_counter() - t0}
         stats["encode_s"] = 0.0
         yield Encoded(stats["scene"]["plan_s"])
         parts = []

@@ -47,7 +47,8 @@ PARAMETERS: dict[str, Parameter] = {p.name: p for p in [
     Parameter("levels", 2, 0, 4, "", "subdivision levels: each doubles the resolution near the surface"),
     Parameter("seconds", 20.0, 0.1, 600.0, "s", "fitting time for SIREN and the ReLU MLP", decimals=1),
     Parameter("refine", None, 0.0, 600.0, "s", "test-time refinement of a learned model's features to "
-              "this input, after the prior's meshes (0: off; default: the model's measured budget)", decimals=1),
+              "this input, after the prior's meshes (0: off; default: the model's measured budget; scene model: "
+              "per tile, default off)", decimals=1),
     Parameter("voxel", 0.02, 0.005, 0.1, "m", "scene model: the lattice step its meshes are made on",
               step=0.005, decimals=3),
     Parameter("mesh_every", 2.0, 0.1, math.inf, "s", "seconds of fitting between intermediate meshes", decimals=1),
@@ -72,7 +73,8 @@ class Settings:
     threshold : occupancy probability for ONet/ConvONet (default: the checkpoint card's),
         signed distance level for SIREN (default 0)
     seconds : SIREN / ReLU fitting time budget
-    refine : seconds of test-time refinement for learned point models (None: the model's default, 0: off)
+    refine : seconds of test-time refinement for learned point models (None: the model's default, 0: off;
+        the scene model: seconds per tile, default off)
     mesh_every : seconds between intermediate meshes while fitting
     n_input_points : points fed to a learned encoder (default: the model's training count)
     units : what the input's coordinates are in, for the scene model: "m", "cm" or "mm"

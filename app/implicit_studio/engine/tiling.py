@@ -41,6 +41,7 @@ OUTSIDE_MARGIN = 10.0          # empty space: this far below the iso-level (a lo
 MAX_CROP_POINTS = 50_000       # points a tile's encoder gets at most (a random subset beyond)
 MAX_SIDE_TILES = 10_000        # tiles along one side: 10 km of lattice
 MAX_TILES = 20_000             # tiles with points a scene may need (a 60 x 60 m floor of rooms needs ~10,000)
+MIN_REFINE_POINTS = 64         # a crop with fewer points keeps its prior: too few to fit normals to
 OFFSETS = [(dx, dy, dz) for dx in (0, 1) for dy in (0, 1) for dz in (0, 1)]
 
 
@@ -174,17 +175,37 @@ def encode_crop(model: torch.nn.Module, crop: np.ndarray, device: torch.device) 
         return model.encode(torch.from_numpy(np.ascontiguousarray(crop, dtype=np.float32))[None].to(device))
 
 
-def tile_values(model: torch.nn.Module, crop: np.ndarray, plan: TilePlan, iso: float, device: torch.device,
-                cancel=None, batch_size: int = 16384) -> tuple[np.ndarray, int] | None:
-    """The field at a tile's lattice points: ((cells + 1,)*3 float32 logits, evaluations), or None
-    when cancelled. ``crop`` (M, 3) box units: the crop's input points."""
+def tile_field(model: torch.nn.Module, crop: np.ndarray, iso: float, device: torch.device,
+               refine: float = 0.0, cancel=None):
+    """The field of one tile's crop, (M, 3) box units -> (M,) float32 logits: the crop's encoding,
+    refined to the crop's points (``fitting.refine``, the scene model's ``DEFAULTS``) for at most
+    ``refine`` seconds when ``refine`` > 0 and the crop holds ``MIN_REFINE_POINTS``. ``crop``
+    (M, 3) box units: the crop's input points. Refinement stops early when ``cancel`` is set."""
     code = encode_crop(model, crop, device)
+    if refine > 0 and len(crop) >= MIN_REFINE_POINTS:
+        from .fitting.refine import DEFAULTS, Refiner
+
+        refiner = Refiner(model, code, crop, None, iso, device, config=DEFAULTS["convonet-scene"])
+        start = time.perf_counter()
+        while (refiner.steps < refiner.cfg.steps and time.perf_counter() - start < refine
+               and not is_cancelled(cancel)):
+            refiner.step()
+        return refiner.field
 
     @torch.inference_mode()
     def field(points: np.ndarray) -> np.ndarray:
         pts = torch.from_numpy(np.ascontiguousarray(points, dtype=np.float32))[None].to(device)
         return model.decode(pts, code)[0].float().cpu().numpy()
 
+    return field
+
+
+def tile_values(model: torch.nn.Module, crop: np.ndarray, plan: TilePlan, iso: float, device: torch.device,
+                cancel=None, batch_size: int = 16384, refine: float = 0.0) -> tuple[np.ndarray, int] | None:
+    """The field at a tile's lattice points: ((cells + 1,)*3 float32 logits, evaluations), or None
+    when cancelled. ``crop`` (M, 3) box units: the crop's input points; ``refine``: seconds of
+    refinement (``tile_field``)."""
+    field = tile_field(model, crop, iso, device, refine, cancel)
     last = None
     for last in mise_grids(field, plan.resolution0, plan.levels, iso, plan.core / UNIT_M, batch_size, cancel):
         pass
@@ -199,11 +220,13 @@ class SceneTiler:
     model : the scene model (``encode`` / ``decode`` in a crop's box units, logits)
     points : (N, 3) metres, the scene's input cloud
     iso : the logit the surface is meshed at
+    refine : seconds of test-time refinement per tile (0: the prior's field; ``tile_field``)
     """
 
     def __init__(self, model: torch.nn.Module, points: np.ndarray, voxel: float, iso: float,
-                 device: torch.device, workers: int = 2, seed: int = 0, batch_size: int = 16384):
-        self.model, self.iso, self.device = model, iso, device
+                 device: torch.device, workers: int = 2, seed: int = 0, batch_size: int = 16384,
+                 refine: float = 0.0):
+        self.model, self.iso, self.device, self.refine = model, iso, device, refine
         points = np.asarray(points, dtype=np.float64)
         self.plan = plan_tiles(points, voxel)
         self.index = CropIndex(points, self.plan)
@@ -270,7 +293,7 @@ class SceneTiler:
             torch.set_num_threads(threads)
 
     def _evaluate(self, crop: np.ndarray, cancel):
-        return tile_values(self.model, crop, self.plan, self.iso, self.device, cancel, self.batch_size)
+        return tile_values(self.model, crop, self.plan, self.iso, self.device, cancel, self.batch_size, self.refine)
 
     def _store(self, tile, result) -> None:
         grid, evaluations = result
@@ -328,27 +351,27 @@ class SceneTiler:
 
 class SceneField:
     """The scene's field at any points: each point takes the value of the tile that owns it (as the
-    meshes do), from that tile's crop encoded on demand; the codes of the last ``keep`` tiles used
-    are kept. For slices through a finished scene.
+    meshes do), from that tile's crop encoded (and refined, as the tiler did) on demand; the fields
+    of the last ``keep`` tiles used are kept. For slices through a finished scene.
 
     __call__ : (N, 3) metres -> (N,) float32 logits; empty tiles are "outside"
     """
 
     def __init__(self, tiler: SceneTiler, keep: int = 48):
         self.tiler, self.keep = tiler, keep
-        self._codes: dict[tuple, dict] = {}
+        self._fields: dict[tuple, object] = {}
         self._lock = threading.Lock()
 
-    def _code(self, tile) -> dict:
+    def _field(self, tile):
         with self._lock:
-            code = self._codes.pop(tile, None)
-            if code is None:
-                code = encode_crop(self.tiler.model, crop_inputs(self.tiler.index, tile, self.tiler.seed),
-                                   self.tiler.device)
-            self._codes[tile] = code            # the most recently used last
-            while len(self._codes) > self.keep:
-                self._codes.pop(next(iter(self._codes)))
-            return code
+            field = self._fields.pop(tile, None)
+            if field is None:
+                t = self.tiler
+                field = tile_field(t.model, crop_inputs(t.index, tile, t.seed), t.iso, t.device, t.refine)
+            self._fields[tile] = field            # the most recently used last
+            while len(self._fields) > self.keep:
+                self._fields.pop(next(iter(self._fields)))
+            return field
 
     def __call__(self, points: np.ndarray) -> np.ndarray:
         plan = self.tiler.plan
@@ -360,9 +383,7 @@ class SceneField:
             if tile not in self.tiler.occupied:
                 continue
             rows = np.flatnonzero(inside & np.all(owner == tile, axis=1))
-            local = torch.from_numpy(to_box(pts[rows], plan.centre(tile)))[None].to(self.tiler.device)
-            with torch.inference_mode():
-                out[rows] = self.tiler.model.decode(local, self._code(tile))[0].float().cpu().numpy()
+            out[rows] = self._field(tile)(to_box(pts[rows], plan.centre(tile)))
         return out
 
 

@@ -52,8 +52,9 @@ def room_input(room: dict, kind: str, seed: int) -> np.ndarray:
     return surface + rng.normal(0.0, SCAN_NOISE, surface.shape)
 
 
-def scene_mesh(points: np.ndarray, checkpoint: str | None, voxel: float):
-    """The scene model's mesh of ``points`` (N, 3) metres: (trimesh or None, seconds, stats)."""
+def scene_mesh(points: np.ndarray, checkpoint: str | None, voxel: float, refine: float = 0.0):
+    """The scene model's mesh of ``points`` (N, 3) metres, each tile refined for at most ``refine``
+    seconds: (trimesh or None, seconds, stats)."""
     import trimesh
 
     from ..engine.events import Finished, LevelMesh
@@ -61,7 +62,8 @@ def scene_mesh(points: np.ndarray, checkpoint: str | None, voxel: float):
     from ..io.inputs import InputData
 
     data = InputData("room", "points", points=points.astype(np.float32))
-    session = ReconstructionSession(data, Settings(model="convonet-scene", checkpoint=checkpoint, voxel=voxel))
+    session = ReconstructionSession(data, Settings(model="convonet-scene", checkpoint=checkpoint, voxel=voxel,
+                                                         refine=refine))
     t0 = time.perf_counter()
     mesh, stats = None, {}
     for event in session.run():
@@ -122,19 +124,20 @@ def room_metrics(mesh, room: dict, seed: int) -> dict:
 
 
 def evaluate_rooms(root: Path, split: str, n_rooms: int, kind: str, checkpoint: str | None, voxel: float,
-                   with_poisson: bool, seed: int) -> dict:
+                   with_poisson: bool, seed: int, refine: float = 0.0) -> dict:
     """Rows per room and the mean of each method over the first ``n_rooms`` rooms of ``split``."""
     from ..train.data.rooms import load_room, read_rooms
 
-    rows: dict[str, list] = {"convonet-scene": [], "poisson": []}
+    method = "convonet-scene+refine" if refine > 0 else "convonet-scene"
+    rows: dict[str, list] = {method: [], "poisson": []}
     for name in read_rooms(root, split)[:n_rooms]:
         room = load_room(root / f"{name}.npz")
         points = room_input(room, kind, seed)
-        mesh, seconds, stats = scene_mesh(points, checkpoint, voxel)
+        mesh, seconds, stats = scene_mesh(points, checkpoint, voxel, refine)
         row = {"room": name, **room_metrics(mesh, room, seed), "seconds": seconds, "points": len(points),
                "first_tile_s": stats.get("scene", {}).get("first_tile_s")}
-        rows["convonet-scene"].append(row)
-        log.info("%s convonet-scene: %s", name, {k: row[k] for k in ROW_KEYS})
+        rows[method].append(row)
+        log.info("%s %s: %s", name, method, {k: row[k] for k in ROW_KEYS})
         if with_poisson:
             mesh, seconds = poisson_room(points, room["scan_origins"].astype(np.float64) if kind == "scan" else None)
             row = {"room": name, **room_metrics(mesh, room, seed), "seconds": seconds}
@@ -205,6 +208,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inputs", choices=("scan", "uniform"), default="scan")
     parser.add_argument("--voxel", type=float, default=0.02, help="the scene model's lattice step (m)")
     parser.add_argument("--checkpoint", help="scene weights to measure instead of the shipped ones")
+    parser.add_argument("--refine", type=float, default=0.0, metavar="SECONDS",
+                        help="refine each tile's features to its points for at most this long (default 0: off)")
     parser.add_argument("--no-poisson", action="store_true", help="leave screened Poisson out")
     parser.add_argument("--scaling", action="store_true", help="also time 1x, 4x and 16x the smallest test room")
     parser.add_argument("--seed", type=int, default=0)
@@ -223,11 +228,13 @@ def run(args: argparse.Namespace) -> int:
     if problem:
         print(f"benchmark scenes: poisson skipped: {problem}", file=sys.stderr)
     results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
-               "inputs": args.inputs, "voxel_m": args.voxel, "checkpoint": args.checkpoint, "splits": {}}
+               "inputs": args.inputs, "voxel_m": args.voxel, "checkpoint": args.checkpoint,
+               "refine_s_per_tile": args.refine, "splits": {}}
     for split in args.splits.split(","):
         if read_rooms(root, split):
             results["splits"][split] = evaluate_rooms(root, split, args.rooms, args.inputs, args.checkpoint,
-                                                      args.voxel, not args.no_poisson and problem is None, args.seed)
+                                                      args.voxel, not args.no_poisson and problem is None, args.seed,
+                                                      args.refine)
     if args.scaling:
         rooms = read_rooms(root, "test")
         if not rooms:
