@@ -26,6 +26,7 @@ def built(tmp_path_factory):
     patch = pytest.MonkeyPatch()
     patch.setattr(rooms, "SURFACE_DENSITY", 300.0)
     patch.setattr(rooms, "UNIFORM_DENSITY", 1500.0)
+    patch.setattr(rooms, "EVAL_DENSITY", 1500.0)
     shapes = make_synthetic_dataset(tmp_path_factory.mktemp("shapes"), n_shapes=6, n_points=4096, n_views=1,
                                     image_size=16)
     out = tmp_path_factory.mktemp("rooms")
@@ -131,6 +132,39 @@ def test_surface_and_scan(built):
     assert np.mean(room["surface_inner"][nn]) > 0.97
     eyes = room["scan_origins"]
     assert not structure.occupancy(eyes).any() and np.all((eyes > 0) & (eyes < room["size"]))
+
+
+def test_the_dense_evaluation_surface_is_the_interior_facing_surface(built):
+    out, _ = built
+    room = rooms.load_room(out / "train" / "room-0000.npz")
+    dense, normals = room["eval_points"], room["eval_normals"]
+    inner = room["surface_points"][room["surface_inner"]]
+    assert len(dense) > 3 * len(inner)                  # 1500 against 300 per m^2 here
+    assert rooms.faces_inside(dense, normals, structure_of(room).bounds).all()
+    assert np.allclose(np.linalg.norm(normals, axis=1), 1.0, atol=1e-4)
+    # the same surface: each sparse interior sample has dense ones around it (2.6 cm apart at this
+    # density), and no dense one is far from the sparse surface (6 cm apart)
+    near = cKDTree(dense).query(inner)[0]
+    assert np.median(near) < 0.015 and np.quantile(near, 0.99) < 0.05
+    assert cKDTree(room["surface_points"]).query(dense)[0].max() < 0.2
+
+
+def test_a_room_built_before_the_dense_surface_is_built_again_identically(built, tmp_path, monkeypatch):
+    out, shapes = built
+    monkeypatch.setattr(rooms, "SURFACE_DENSITY", 300.0)
+    monkeypatch.setattr(rooms, "UNIFORM_DENSITY", 1500.0)
+    monkeypatch.setattr(rooms, "EVAL_DENSITY", 1500.0)
+    room = rooms.load_room(out / "train" / "room-0000.npz")
+    old = {k: v for k, v in room.items() if not k.startswith("eval_")}
+    for kind in ("uniform", "near"):
+        old[f"{kind}_occ"] = np.packbits(old[f"{kind}_occ"])
+    (tmp_path / "train").mkdir()
+    rooms.write_room(tmp_path / "train" / "room-0000.npz", old)
+    assert not rooms.complete(tmp_path / "train" / "room-0000.npz")
+    rooms.build_rooms(tmp_path, 1, "train", seed=3, shapes_dir=shapes, config=TINY)
+    again = rooms.load_room(tmp_path / "train" / "room-0000.npz")
+    assert rooms.complete(tmp_path / "train" / "room-0000.npz")
+    assert set(again) == set(room) and all(np.array_equal(again[k], room[k]) for k in room)
 
 
 def test_panoramic_visibility_hides_what_lies_behind_a_wall():

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 
 ROOM_SPLITS = ("train", "val", "test", "unfamiliar")
 SURFACE_DENSITY = 1500.0        # input surface samples per m^2
+EVAL_DENSITY = 10000.0          # samples per m^2 of the interior-facing surface metrics measure to
 UNIFORM_DENSITY = 6000.0        # labelled uniform points per m^3
 NEAR_PER_SURFACE = 1.0          # labelled near-surface points per surface sample
 BOX_MARGIN = 0.02               # m: an object's box is its surface's bounding box grown by this
@@ -338,6 +339,43 @@ def scanner_positions(size: np.ndarray, boxes: np.ndarray, rng: np.random.Genera
 # --------------------------------------------------------------------------- one room
 
 
+def object_surface(item: Placed, shape: dict, structure: Structure, density: float,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, float]:
+    """Surface samples of a placed shape, about ``density`` per m^2 (at least 200, at most all its
+    stored ones), without those buried in the floor: points (P, 3) metres, unit normals (P, 3),
+    and the shape's area in m^2."""
+    surf = shape["surface_points"].astype(np.float64)
+    normals = shape["surface_normals"].astype(np.float64)
+    area = surface_area(surf, normals) * item.scale ** 2
+    pick = rng.choice(len(surf), min(len(surf), max(200, int(density * area))), replace=False)
+    p, n = item.apply(surf[pick]), normals[pick] @ item.rotation().T
+    n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
+    inside_structure = structure.occupancy(p - np.array([0.0, 2e-3, 0.0])) & (p[:, 1] < 2e-3)
+    return p[~inside_structure], n[~inside_structure], area
+
+
+def outside_objects(points: np.ndarray, normals: np.ndarray, placed: list) -> np.ndarray:
+    """(S,) bool: which structure samples (S, 3) with outward normals (S, 3) are not inside a placed
+    object (judged by the object's labelled point nearest to a step off the sample): samples inside
+    one are no surface of the union."""
+    keep = np.ones(len(points), dtype=bool)
+    for item, shape in placed:
+        in_box = np.flatnonzero(in_boxes(points, item.box[None])[:, 0])
+        if len(in_box):
+            labelled = np.concatenate([shape["uniform_points"], shape["near_points"]]).astype(np.float64)
+            labels = np.concatenate([shape["uniform_occ"], shape["near_occ"]])
+            _, nn = cKDTree(item.apply(labelled)).query(points[in_box] + EPS * normals[in_box])
+            keep[in_box[labels[nn]]] = False
+    return keep
+
+
+def faces_inside(points: np.ndarray, normals: np.ndarray, bounds: np.ndarray) -> np.ndarray:
+    """(S,) bool: the samples (S, 3) whose outward normal (S, 3) faces the inside of the structure's
+    bounding box ``bounds`` (6,), i.e. what a scan from inside the room can see at all."""
+    ahead = points + EPS * normals
+    return np.all((ahead > bounds[:3]) & (ahead < bounds[3:]), axis=1)
+
+
 def build_room(shapes: list[dict], rng: np.random.Generator, config: RoomConfig = RoomConfig()) -> dict:
     """All arrays of one room furnished with ``shapes`` (see ``place_objects``); see ``write_room``."""
     size = np.array([rng.uniform(*config.width), rng.uniform(*config.height), rng.uniform(*config.depth)])
@@ -352,7 +390,6 @@ def build_room(shapes: list[dict], rng: np.random.Generator, config: RoomConfig 
                                                                                len(s_points) // 2])[:, None]
     near_parts.append(near)
     occ_parts.append(structure.occupancy(near))
-    keep_structure = np.ones(len(s_points), dtype=bool)
     o_points, o_normals = [], []
     uniform_parts, uniform_occ_parts = [], []
     for k, (item, shape) in enumerate(placed):
@@ -360,21 +397,10 @@ def build_room(shapes: list[dict], rng: np.random.Generator, config: RoomConfig 
         labelled = np.concatenate([shape["uniform_points"], shape["near_points"]]).astype(np.float64)
         labels = np.concatenate([shape["uniform_occ"], shape["near_occ"]])
         moved = item.apply(labelled)
-        # structure samples inside this object are no surface of the union
-        in_box = np.flatnonzero(in_boxes(s_points, item.box[None])[:, 0])
-        if len(in_box):
-            _, nn = cKDTree(moved).query(s_points[in_box] + EPS * s_normals[in_box])
-            keep_structure[in_box[labels[nn]]] = False
         # surface samples, as dense as the structure's
-        surf = shape["surface_points"].astype(np.float64)
-        normals = shape["surface_normals"].astype(np.float64)
-        area = surface_area(surf, normals) * item.scale ** 2
-        pick = rng.choice(len(surf), min(len(surf), max(200, int(SURFACE_DENSITY * area))), replace=False)
-        p, n = item.apply(surf[pick]), normals[pick] @ item.rotation().T
-        n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-9)
-        inside_structure = structure.occupancy(p - np.array([0.0, 2e-3, 0.0])) & (p[:, 1] < 2e-3)
-        o_points.append(p[~inside_structure])
-        o_normals.append(n[~inside_structure])
+        p, n, area = object_surface(item, shape, structure, SURFACE_DENSITY, rng)
+        o_points.append(p)
+        o_normals.append(n)
         # labelled points: uniform ones in its own box (at the room's density), near ones anywhere
         # outside the other boxes
         n_uniform = len(shape["uniform_points"])
@@ -396,6 +422,7 @@ def build_room(shapes: list[dict], rng: np.random.Generator, config: RoomConfig 
     if len(boxes):
         free = ~in_boxes(near_parts[0], boxes).any(axis=1)
         near_parts[0], occ_parts[0] = near_parts[0][free], occ_parts[0][free]
+    keep_structure = outside_objects(s_points, s_normals, placed)
     s_points, s_normals = s_points[keep_structure], s_normals[keep_structure]
     bounds = structure.bounds
     n_uniform = rng.poisson(UNIFORM_DENSITY * float(np.prod(bounds[3:] - bounds[:3])))
@@ -407,10 +434,18 @@ def build_room(shapes: list[dict], rng: np.random.Generator, config: RoomConfig 
 
     surface = np.concatenate([s_points] + o_points)
     normals = np.concatenate([s_normals] + o_normals)
-    inner = np.all((surface + EPS * normals > bounds[:3]) & (surface + EPS * normals < bounds[3:]), axis=1)
+    inner = faces_inside(surface, normals, bounds)
     eyes = scanner_positions(size, boxes, rng, config)
     seen = scan(surface, normals, eyes, rng)
     scan_points = surface[seen] + rng.normal(0.0, SCAN_NOISE, (len(seen), 3))
+    # the same surface sampled densely, for measuring distances to it (drawn last: everything
+    # above is what it was before these samples existed)
+    e_points, e_normals = structure.surface(EVAL_DENSITY, rng)
+    keep = outside_objects(e_points, e_normals, placed)
+    dense = [object_surface(item, shape, structure, EVAL_DENSITY, rng)[:2] for item, shape in placed]
+    e_points = np.concatenate([e_points[keep]] + [d[0] for d in dense])
+    e_normals = np.concatenate([e_normals[keep]] + [d[1] for d in dense])
+    facing = faces_inside(e_points, e_normals, bounds)
     uniform, uniform_occ = np.concatenate(uniform_parts), np.concatenate(uniform_occ_parts)
     near, near_occ = np.concatenate(near_parts), np.concatenate(occ_parts)
     objects = [item.record() for item, _ in placed]
@@ -421,6 +456,7 @@ def build_room(shapes: list[dict], rng: np.random.Generator, config: RoomConfig 
         "object_boxes": boxes.astype(np.float32),
         "surface_points": surface.astype(np.float32), "surface_normals": normals.astype(np.float32),
         "surface_inner": inner,
+        "eval_points": e_points[facing].astype(np.float32), "eval_normals": e_normals[facing].astype(np.float32),
         "scan_points": scan_points.astype(np.float32), "scan_origins": eyes.astype(np.float32),
         "uniform_points": uniform.astype(np.float32), "uniform_occ": np.packbits(uniform_occ),
         "near_points": near.astype(np.float32), "near_occ": np.packbits(near_occ),
@@ -435,6 +471,8 @@ def write_room(path: Path, arrays: dict[str, np.ndarray]) -> None:
     structure_holes (M, 6) (``Structure``); object_boxes (O, 6) grown object boxes;
     surface_points (S, 3), surface_normals (S, 3) outward, surface_inner (S,) bool: faces the
     inside of the structure's bounding box (what a scan from inside can see at all);
+    eval_points (E, 3), eval_normals (E, 3): the interior-facing surface again, at ``EVAL_DENSITY``
+    (objects: at most all their stored samples), for surface metrics;
     scan_points (C, 3) the scanners' cloud with noise, scan_origins (Q, 3);
     uniform_points (U, 3) with uniform_occ packbits of (U,) bool; near_points (N, 3) with
     near_occ packbits; objects: a JSON string, the list of ``Placed.record`` dicts.
@@ -501,10 +539,19 @@ def room_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(split.encode("utf-8")), index])
 
 
+def complete(path: Path) -> bool:
+    """Whether a room file exists with every array ``build_room`` writes (a room built before the
+    dense evaluation surface existed is built again, identical but for the new arrays)."""
+    if not path.is_file():
+        return False
+    with np.load(path) as data:
+        return "eval_points" in data.files
+
+
 def build_rooms(out_dir: str | Path, count: int, split: str, seed: int, shapes_dir: str | Path,
                 mix_dir: str | Path | None = None, config: RoomConfig = RoomConfig(), start: int = 0) -> list[dict]:
-    """Write rooms ``start`` .. ``start + count - 1`` of ``split`` under ``out_dir/split`` (rooms
-    already there are kept) and merge them into ``out_dir/manifest.json``; returns their entries."""
+    """Write rooms ``start`` .. ``start + count - 1`` of ``split`` under ``out_dir/split`` (complete
+    rooms already there are kept) and merge them into ``out_dir/manifest.json``; returns their entries."""
     if split not in ROOM_SPLITS:
         raise ValueError(f"unknown split {split!r}; choose from {', '.join(ROOM_SPLITS)}")
     out = Path(out_dir)
@@ -517,7 +564,7 @@ def build_rooms(out_dir: str | Path, count: int, split: str, seed: int, shapes_d
         t0 = time.perf_counter()
         rng = room_rng(seed, split, index)
         shapes = pool.draw(int(rng.integers(config.objects[0], config.objects[1] + 1)), rng)
-        if not path.is_file():
+        if not complete(path):
             arrays = build_room(shapes, rng, config)
             write_room(path, arrays)
         else:
