@@ -53,6 +53,7 @@ def test_a_room_builds_up_tile_by_tile_then_slices_in_metres(window, qtbot, scen
     window.model_panel.set_model("convonet-scene")
     window.model_panel.apply({"units": "cm", "voxel": 0.05})
     assert not window.model_panel.resolution0.isEnabled() and window.model_panel.units.isEnabled()
+    assert window.model_panel.refine.isEnabled() and window.model_panel.refine.value() == 0   # per tile, off
     with qtbot.waitSignal(window.idle, timeout=RUN_TIMEOUT_MS):
         drop(window, room_cm)
     tiles = [e for e in shown if isinstance(e, TileMesh)]

@@ -362,8 +362,9 @@ class MainWindow(QMainWindow):
         titles = [view_title(name, shown) for name in shown]
         levels = self.model.settings.levels
         fitted = {i: self.model.settings.seconds for i, n in enumerate(names) if n in MODELS and not MODELS[n].learned}
+        # refinement after the meshes, with its own progress bar (a scene refines inside each tile instead)
         refined = {r.index: refine_budget(MODELS[r.model], self.model.settings) for r in runs
-                   if r.model in MODELS and not parse_view(r.view).prior}
+                   if r.model in MODELS and not MODELS[r.model].metric and not parse_view(r.view).prior}
         refined = {i: s for i, s in refined.items() if s > 0}
         self.progress.start([view_label(name, shown) for name in shown], levels, fitted, frozenset(i for i, n in enumerate(names) if n in REPRESENTATIONS),
                             refined)

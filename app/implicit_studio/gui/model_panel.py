@@ -140,7 +140,7 @@ class ModelPanel(QGroupBox):
             self.threshold.setSingleStep(param.step)
             self.threshold.setValue(default_threshold(spec.name))
         self.seconds.setEnabled(not spec.learned)
-        self.refine.setEnabled(spec.learned and spec.input_kind == "points" and not spec.metric)
+        self.refine.setEnabled(spec.learned and spec.input_kind == "points")     # the scene model: per tile
         for box in self._scene_rows:
             box.setEnabled(spec.metric)
         self.resolution0.setEnabled(not spec.metric)
