@@ -43,7 +43,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     settings = Settings(model=args.model, checkpoint=args.checkpoint, resolution0=args.resolution0,
                         levels=args.levels, threshold=args.threshold, device=args.device,
                         seconds=args.seconds, refine=args.refine, seed=args.seed, units=args.units,
-                        voxel=args.voxel, box=parse_box(args.box) if args.box else None)
+                        voxel=args.voxel, trim=args.trim, box=parse_box(args.box) if args.box else None)
     settings.validate()
     check_output(out)
     up = parse_up(args.up)
@@ -156,6 +156,7 @@ def build_parser(argv: list[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("--up", default="+y", help=UP_HELP)
     p.add_argument("--units", default="m", help="scene model: the file's units, m, cm or mm (default m)")
     _add_parameter(p, PARAMETERS["voxel"], float)
+    _add_parameter(p, PARAMETERS["trim"], float)
     p.add_argument("--box", metavar="X0,Y0,X1,Y1", help=BOX_HELP)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_reconstruct)

@@ -15,8 +15,11 @@ from implicit_studio.io.inputs import InputData
 
 
 def _checkpoint(tmp_path, bias: float | None = None):
-    """An onet-image checkpoint; with ``bias`` its occupancy logit is that constant everywhere."""
+    """An onet-image checkpoint; with ``bias`` its occupancy logit is that constant everywhere, else a
+    seeded random one whose logits lie near 0: at threshold 0.5 its mesh fills a few % of the box
+    (``SMALL``), at 0.45 all of it (``FULL``)."""
     cfg = get_spec("onet-image").config("cpu")
+    torch.manual_seed(0)
     model = cfg.build()
     if bias is not None:
         with torch.no_grad():
@@ -25,6 +28,9 @@ def _checkpoint(tmp_path, bias: float | None = None):
     path = tmp_path / f"onet-image-{bias}.safetensors"
     save_checkpoint(path, "onet-image", model, cfg)
     return path
+
+
+SMALL, FULL = 0.5, 0.45
 
 
 def _photo(size=(120, 160), seed=0):
@@ -68,8 +74,9 @@ def test_the_mask_problem_is_the_reason_given(tmp_path):
     events = _run(_checkpoint(tmp_path, bias=8.0), blank)
     assert events[1].method == "box" and "no object was found" in events[1].problem
     assert "no object was found" in events[-1].stats["cannot"]
-    # no object isolated: refused whatever the model makes of the bare box
-    stats = _run(_checkpoint(tmp_path), blank)[-1].stats
+    # no object isolated: refused whatever the model makes of the bare box, even a small shape
+    stats = _run(_checkpoint(tmp_path), blank, threshold=SMALL)[-1].stats
+    assert "empty" not in stats and stats["filled_fraction"] < FILL_LIMIT
     assert stats["cannot"].startswith("onet-image was given no object to reconstruct, so no mesh is shown: "
                                       "no object was found in the photo")
 
@@ -77,9 +84,9 @@ def test_the_mask_problem_is_the_reason_given(tmp_path):
 def test_an_ordinary_result_is_not_refused(tmp_path):
     events = _run(_checkpoint(tmp_path, bias=-8.0), _photo())       # empty everywhere
     assert "cannot" not in events[-1].stats and "empty" in events[-1].stats
-    ckpt = _checkpoint(tmp_path)
-    stats = _run(ckpt, _photo())[-1].stats
-    assert "filled_fraction" in stats and ("cannot" in stats) == (stats["filled_fraction"] > FILL_LIMIT)
+    stats = _run(_checkpoint(tmp_path), _photo(), threshold=SMALL)[-1].stats
+    assert stats["isolation"]["method"] == "grabcut" and "empty" not in stats
+    assert 0 < stats["filled_fraction"] < FILL_LIMIT and "cannot" not in stats
 
 
 def test_remesh_measures_the_fill_again(tmp_path):
@@ -90,3 +97,13 @@ def test_remesh_measures_the_fill_again(tmp_path):
     stats: dict = {}
     list(session.remesh(0.5, stats=stats))
     assert "cannot" in stats
+    # a random model on a photo: full at one threshold, a small shape at another, in one stats dict
+    session = ReconstructionSession(InputData("p", "image", image=_photo()),
+                                    Settings(model="onet-image", checkpoint=str(_checkpoint(tmp_path)),
+                                             resolution0=8, levels=1))
+    list(session.run())
+    stats = {}
+    list(session.remesh(FULL, stats=stats))
+    assert stats["filled_fraction"] > FILL_LIMIT and "cannot" in stats
+    list(session.remesh(SMALL, stats=stats))
+    assert 0 < stats["filled_fraction"] < FILL_LIMIT and "cannot" not in stats

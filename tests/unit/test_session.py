@@ -441,8 +441,8 @@ class ScriptedFit:
         return {"total": 3.0 / self.steps, "sdf": 1.0 / self.steps, "eikonal": 2.0 / self.steps}
 
 
-def _optimise_on_test_clock(monkeypatch, session, seconds, max_steps=None, during_step=None):
-    """Run ``session._optimise`` with a ScriptedFit on a clock that only the fit steps advance:
+def _optimise_on_test_clock(monkeypatch, session, seconds, max_steps=None, during_step=None, stage="fit"):
+    """Run ``session._optimise`` (as ``stage``) with a ScriptedFit on a clock that only the fit steps advance:
     (events, the returned summary, the fit)."""
     import types
 
@@ -451,7 +451,7 @@ def _optimise_on_test_clock(monkeypatch, session, seconds, max_steps=None, durin
     clock = [100.0]
     monkeypatch.setattr(session_module, "time", types.SimpleNamespace(perf_counter=lambda: clock[0]))
     fit = ScriptedFit(clock, during_step)
-    run = session._optimise(fit, seconds, "fit", clock[0], {"levels": []}, max_steps)
+    run = session._optimise(fit, seconds, stage, clock[0], {"levels": []}, max_steps)
     events = []
     while True:
         try:
@@ -491,14 +491,15 @@ def test_fit_reports_every_fifth_of_a_second_and_previews_every_mesh_every(monke
 
 def test_fit_ends_at_its_step_budget_and_reports_its_last_step(monkeypatch, torus_cloud):
     """With a step budget (refinement's), the loop makes exactly that many steps; the last one is reported even
-    when it falls between two reports."""
+    when it falls between two reports. Every report names the stage."""
     session = _siren_session(torus_cloud, seconds=600, mesh_every=600, levels=0)
-    events, summary, fit = _optimise_on_test_clock(monkeypatch, session, 600, max_steps=5)
+    events, summary, fit = _optimise_on_test_clock(monkeypatch, session, 600, max_steps=5, stage="refine")
     assert fit.steps == 5 and summary["steps"] == 5
     progress = [e for e in events if isinstance(e, FitProgress)]
-    assert [(e.step, e.seconds) for e in progress] == [(2, 0.25), (4, 0.5), (5, 0.625)]
+    assert [(e.step, e.seconds, e.stage) for e in progress] == [(2, 0.25, "refine"), (4, 0.5, "refine"),
+                                                                (5, 0.625, "refine")]
     last = progress[-1]                  # reported after the loop: the same fields as every report
-    assert (last.total, last.terms, last.steps_per_s, last.stage) == (0.6, {"sdf": 0.2, "eikonal": 0.4}, 8.0, "fit")
+    assert (last.total, last.terms, last.steps_per_s) == (0.6, {"sdf": 0.2, "eikonal": 0.4}, 8.0)
     assert summary["curve"] == [(2, 0.25, 1.5), (4, 0.5, 0.75), (5, 0.625, 0.6)]
     assert [(m.fit_step, m.level) for m in events if isinstance(m, LevelMesh)] == [(3, 0)]
 

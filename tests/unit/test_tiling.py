@@ -229,3 +229,27 @@ def test_refined_tiles_stay_crack_free_and_pull_the_surface_onto_the_points():
     ijk = np.stack(np.meshgrid(*[np.arange(0, plan.cells, 2)] * 3, indexing="ij"), -1).reshape(-1, 3)
     at = plan.origin + (ijk + np.asarray(tile) * plan.cells) * plan.voxel
     assert np.allclose(SceneField(tiler)(at), grid[tuple(ijk.T)], atol=1e-4)
+
+
+def test_trimming_in_tiles_is_the_trim_of_the_whole_scene():
+    """Each tile drops its faces farther than ``trim`` from every input point (its crop holds every
+    point that could be nearer): the same faces as trimming the welded scene at once."""
+    from implicit_studio.engine.tiling import trim_faces
+
+    rng = np.random.default_rng(10)
+    pts = box_room(rng, (2.1, 1.2, 1.5), 6_000)        # sparse: the shell's faces lie 4-7 cm from them
+    model = NearestPointModel()
+    _, _, whole_v, whole_f = run_tiler(pts, model)
+    trim = 0.064
+    kept_v, kept_f = trim_faces(whole_v, whole_f, pts, trim)
+    _, parts, tiled_v, tiled_f = run_tiler(pts, model, trim=trim)
+    assert 0 < len(tiled_f) < len(whole_f)
+    assert np.all(np.concatenate([p.faces for p in parts]).max() < sum(len(p.vertices) for p in parts))
+
+    def triangles(v, f):
+        """Each face as its three rounded vertices in sorted order, the faces sorted."""
+        return sorted(tuple(sorted(map(tuple, tri))) for tri in np.round(v[f], 6).tolist())
+
+    assert triangles(tiled_v, tiled_f) == triangles(kept_v, kept_f)
+    with pytest.raises(ValueError, match="context"):
+        SceneTiler(model, pts, 0.05, 0.0, torch.device("cpu"), trim=0.5)

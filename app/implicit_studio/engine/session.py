@@ -186,12 +186,12 @@ class ReconstructionSession:
         self.iso = logit(self.threshold)
         tiler = SceneTiler(model, self.data.points, self.settings.voxel, self.iso, self.device,
                            seed=self.settings.seed, batch_size=self.settings.batch_points,
-                           refine=self.refine_seconds)
+                           refine=self.refine_seconds, trim=self.settings.trim)
         plan = tiler.plan
         scene_field, scale = SceneField(tiler), self.frame_scale
         self.field = lambda points: scene_field(np.asarray(points, dtype=np.float64) * scale)   # the input's unit frame
         stats["scene"] = {"voxel_m": plan.voxel, "tile_m": plan.core, "tiles": list(plan.shape),
-                          "occupied_tiles": tiler.tile_count, "refine_s_per_tile": tiler.refine,
+                          "occupied_tiles": tiler.tile_count, "refine_s_per_tile": tiler.refine, "trim_m": tiler.trim,
                            "plan_s": time.perf_counter() - t0}
         stats["encode_s"] = 0.0
         yield Encoded(stats["scene"]["plan_s"])

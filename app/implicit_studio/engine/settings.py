@@ -51,6 +51,9 @@ PARAMETERS: dict[str, Parameter] = {p.name: p for p in [
               "per tile, default off)", decimals=1),
     Parameter("voxel", 0.02, 0.005, 0.1, "m", "scene model: the lattice step its meshes are made on",
               step=0.005, decimals=3),
+    Parameter("trim", 0.0, 0.0, 0.15, "m", "scene model: drop the mesh's faces farther than this from every "
+              "input point, as screened Poisson's density trim does (0: keep the whole closed scene)",
+              step=0.01, decimals=3),
     Parameter("mesh_every", 2.0, 0.1, math.inf, "s", "seconds of fitting between intermediate meshes", decimals=1),
 ]}
 # the threshold's meaning depends on the model: a probability, or a signed distance in the unit box
@@ -79,6 +82,7 @@ class Settings:
     n_input_points : points fed to a learned encoder (default: the model's training count)
     units : what the input's coordinates are in, for the scene model: "m", "cm" or "mm"
     voxel : the scene model's lattice step in metres
+    trim : the scene model: faces farther than this (metres) from every input point are dropped (0: none)
     box : (x0, y0, x1, y1) pixels of an image input that hold the object (None: the object is
         looked for from a centred box, see ``io.photo``)
     """
@@ -97,6 +101,7 @@ class Settings:
     batch_points: int = 16384
     units: str = "m"
     voxel: float = PARAMETERS["voxel"].default
+    trim: float = PARAMETERS["trim"].default
     box: tuple[int, int, int, int] | None = None
 
     def validate(self):
@@ -106,7 +111,7 @@ class Settings:
         from .session import resolve_checkpoint
 
         spec = get_spec(self.model)
-        for name in ("resolution0", "levels", "seconds", "mesh_every", "voxel"):
+        for name in ("resolution0", "levels", "seconds", "mesh_every", "voxel", "trim"):
             PARAMETERS[name].check(getattr(self, name))
         if spec.metric:
             from ..io.units import parse_units

@@ -221,14 +221,19 @@ class SceneTiler:
     points : (N, 3) metres, the scene's input cloud
     iso : the logit the surface is meshed at
     refine : seconds of test-time refinement per tile (0: the prior's field; ``tile_field``)
+    trim : metres; a tile's faces whose centre lies farther than this from every input point are
+        dropped (0: none, the scene's mesh is closed); at most the crop's context, so a tile's own
+        crop holds every point that could be nearer
     """
 
     def __init__(self, model: torch.nn.Module, points: np.ndarray, voxel: float, iso: float,
                  device: torch.device, workers: int = 2, seed: int = 0, batch_size: int = 16384,
-                 refine: float = 0.0):
-        self.model, self.iso, self.device, self.refine = model, iso, device, refine
+                 refine: float = 0.0, trim: float = 0.0):
+        self.model, self.iso, self.device, self.refine, self.trim = model, iso, device, refine, trim
         points = np.asarray(points, dtype=np.float64)
         self.plan = plan_tiles(points, voxel)
+        if not 0.0 <= trim <= CROP_HALF_M - self.plan.core / 2:
+            raise ValueError(f"trim {trim} m: beyond the crops' context of {CROP_HALF_M - self.plan.core / 2:.3f} m")
         self.index = CropIndex(points, self.plan)
         self.occupied = self.index.occupied()
         if len(self.occupied) > MAX_TILES:
@@ -333,7 +338,12 @@ class SceneTiler:
         if len(faces) == 0:
             return None
         vertices = self.plan.origin + (verts + np.asarray(tile) * c) * self.plan.voxel
-        return TileMeshed(tile, vertices, np.asarray(faces, dtype=np.int64), time.perf_counter() - t0)
+        faces = np.asarray(faces, dtype=np.int64)
+        if self.trim > 0:
+            vertices, faces = trim_faces(vertices, faces, self.index.crop(tile), self.trim)
+            if len(faces) == 0:
+                return None
+        return TileMeshed(tile, vertices, faces, time.perf_counter() - t0)
 
     def _lowest(self, tile, off) -> np.ndarray:
         """The values of ``tile``'s lowest layers that the tile below it by ``off`` needs."""
@@ -385,6 +395,21 @@ class SceneField:
             rows = np.flatnonzero(inside & np.all(owner == tile, axis=1))
             out[rows] = self._field(tile)(to_box(pts[rows], plan.centre(tile)))
         return out
+
+
+def trim_faces(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray,
+               distance: float) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the faces (F, 3) whose centre lies within ``distance`` of one of ``points`` (M, 3), and
+    the vertices (V, 3) they use (renumbered)."""
+    from scipy.spatial import cKDTree
+
+    if len(points) == 0:
+        return vertices[:0], faces[:0]
+    centres = vertices[faces].mean(axis=1)
+    near = cKDTree(points).query(centres, distance_upper_bound=distance)[0] <= distance
+    faces = faces[near]
+    used, faces = np.unique(faces, return_inverse=True)
+    return vertices[used], faces.reshape(-1, 3)
 
 
 def weld(parts: list[tuple[np.ndarray, np.ndarray]], voxel: float) -> tuple[np.ndarray, np.ndarray]:

@@ -87,6 +87,7 @@ class ModelPanel(QGroupBox):
         self.seconds = _spin_box(PARAMETERS["seconds"])
         self.refine = _spin_box(PARAMETERS["refine"])
         self.voxel = _spin_box(PARAMETERS["voxel"])
+        self.trim = _spin_box(PARAMETERS["trim"])
         self.units = QComboBox()
         for units, title in (("m", "metres"), ("cm", "centimetres"), ("mm", "millimetres")):
             self.units.addItem(title, units)
@@ -98,8 +99,9 @@ class ModelPanel(QGroupBox):
         form.addRow("Fit time", self.seconds)
         form.addRow("Refine", self.refine)
         form.addRow("Voxel", self.voxel)
+        form.addRow("Trim", self.trim)
         form.addRow("Units", self.units)
-        self._scene_rows = (self.voxel, self.units)
+        self._scene_rows = (self.voxel, self.trim, self.units)
         self.run_button = QPushButton("Reconstruct")
         self.run_button.setToolTip("Reconstruct (Ctrl+R)")
         self.cancel_button = QPushButton("Cancel")
@@ -169,13 +171,13 @@ class ModelPanel(QGroupBox):
         """The Settings fields this panel controls."""
         return {"model": self.model, "resolution0": self.resolution0.value(), "levels": self.levels.value(),
                 "threshold": self.threshold.value(), "seconds": self.seconds.value(), "refine": self.refine.value(),
-                "voxel": self.voxel.value(), "units": self.units.currentData()}
+                "voxel": self.voxel.value(), "trim": self.trim.value(), "units": self.units.currentData()}
 
     def apply(self, values: dict) -> None:
         """Set the controls from a preset or the command line (unknown keys are ignored)."""
         if "model" in values:
             self.set_model(values["model"])
-        for key in ("resolution0", "levels", "seconds", "refine", "voxel"):
+        for key in ("resolution0", "levels", "seconds", "refine", "voxel", "trim"):
             if key in values:
                 getattr(self, key).setValue(values[key])
         if "units" in values:
