@@ -158,13 +158,27 @@ def solid_bound(room: dict, name: str) -> dict:
             "fscore_2cm": fscore(float(np.mean(distance <= 0.02)), 1.0)}
 
 
+def trimmed(mesh, points: np.ndarray, distance: float):
+    """``mesh`` without the faces farther than ``distance`` from every input point (N, 3): what
+    ``--trim`` makes tile by tile (``engine.tiling.trim_faces``; the same faces, tests/unit/test_tiling.py)."""
+    import trimesh
+
+    from ..engine.tiling import trim_faces
+
+    vertices, faces = trim_faces(mesh.vertices, mesh.faces, points, distance)
+    return trimesh.Trimesh(vertices, faces, process=False) if len(faces) else None
+
+
 def evaluate_rooms(root: Path, split: str, n_rooms: int, kind: str, checkpoint: str | None, voxel: float,
-                   with_poisson: bool, seed: int, refine: float = 0.0) -> dict:
-    """Rows per room and the mean of each method over the first ``n_rooms`` rooms of ``split``."""
+                   with_poisson: bool, seed: int, refine: float = 0.0, trims: tuple[float, ...] = ()) -> dict:
+    """Rows per room and the mean of each method over the first ``n_rooms`` rooms of ``split``; with
+    ``trims``, the scene model's mesh is also scored trimmed at each of those distances (metres)."""
     from ..train.data.rooms import load_room, read_rooms
 
     method = "convonet-scene+refine" if refine > 0 else "convonet-scene"
-    rows: dict[str, list] = {method: [], "poisson": [], "labelled solid (bound)": []}
+    rows: dict[str, list] = {method: []}
+    rows.update({f"{method}, trim {100 * t:g} cm": [] for t in trims})
+    rows.update({"poisson": [], "labelled solid (bound)": []})
     for name in read_rooms(root, split)[:n_rooms]:
         room = load_room(root / f"{name}.npz")
         points = room_input(room, kind, seed)
@@ -173,6 +187,10 @@ def evaluate_rooms(root: Path, split: str, n_rooms: int, kind: str, checkpoint: 
                "first_tile_s": stats.get("scene", {}).get("first_tile_s")}
         rows[method].append(row)
         log.info("%s %s: %s", name, method, {k: row[k] for k in ROW_KEYS})
+        for t in trims:
+            cut = trimmed(mesh, points, t) if mesh is not None else None
+            rows[f"{method}, trim {100 * t:g} cm"].append({"room": name, **room_metrics(cut, room, name, seed),
+                                                           "seconds": seconds})
         if with_poisson:
             mesh, seconds = poisson_room(points, room["scan_origins"].astype(np.float64) if kind == "scan" else None)
             row = {"room": name, **room_metrics(mesh, room, name, seed), "seconds": seconds}
@@ -245,6 +263,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inputs", choices=("scan", "uniform"), default="scan")
     parser.add_argument("--voxel", type=float, default=0.02, help="the scene model's lattice step (m)")
     parser.add_argument("--checkpoint", help="scene weights to measure instead of the shipped ones")
+    parser.add_argument("--trim", default="", metavar="METRES,...",
+                        help="also score the scene model's mesh trimmed at these distances (e.g. 0.04,0.06)")
     parser.add_argument("--refine", type=float, default=0.0, metavar="SECONDS",
                         help="refine each tile's features to its points for at most this long (default 0: off)")
     parser.add_argument("--no-poisson", action="store_true", help="leave screened Poisson out")
@@ -259,6 +279,10 @@ def run(args: argparse.Namespace) -> int:
     from ..train.data.rooms import load_room, read_rooms
 
     root = Path(args.data)
+    try:
+        trims = tuple(float(t) for t in args.trim.split(",") if t.strip())
+    except ValueError:
+        raise InputError(f"--trim {args.trim!r}: give distances in metres, e.g. 0.04,0.06") from None
     if not (root / "manifest.json").is_file():
         raise InputError(f"{root}: no rooms there (manifest.json missing); run 'implicit-studio data rooms'")
     problem = None if args.no_poisson else open3d_problem()
@@ -266,12 +290,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"benchmark scenes: poisson skipped: {problem}", file=sys.stderr)
     results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
                "inputs": args.inputs, "voxel_m": args.voxel, "checkpoint": args.checkpoint,
-               "refine_s_per_tile": args.refine, "splits": {}}
+               "refine_s_per_tile": args.refine, "trims_m": list(trims), "splits": {}}
     for split in args.splits.split(","):
         if read_rooms(root, split):
             results["splits"][split] = evaluate_rooms(root, split, args.rooms, args.inputs, args.checkpoint,
                                                       args.voxel, not args.no_poisson and problem is None, args.seed,
-                                                      args.refine)
+                                                      args.refine, trims)
     if args.scaling:
         rooms = read_rooms(root, "test")
         if not rooms:
