@@ -74,7 +74,7 @@ DEFAULTS: dict[str, RefineConfig] = {
     # the latent code alone barely moves an ONet's surface; its decoder copy is tuned too, and its
     # IoU falls again after 100 steps on sparse inputs
     "onet-pointcloud": RefineConfig(lr=1e-2, lr_decoder=1e-4, batch=512, far_batch=512, steps=100),
-    # per tile of a scene (engine.tiling): F@2cm levelled off after 15 steps on a test room
+    # per tile of a scene (engine.tiling): steps chosen on validation rooms (docs/TRAINING.md)
     "convonet-scene": RefineConfig(lr=2e-2, steps=15, bf16=True),
 }
 """Per-model hyper-parameters, chosen by measurement on shapes unlike the training data
