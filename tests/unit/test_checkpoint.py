@@ -447,3 +447,16 @@ def test_fitted_models_have_no_tuned_threshold(tmp_path, monkeypatch):
     monkeypatch.setenv("IMPLICIT_STUDIO_CHECKPOINTS", str(tmp_path))
     _save(tmp_path, name="siren", file="siren.safetensors", threshold=0.3)
     assert default_threshold("siren") == get_spec("siren").threshold == 0.0
+
+
+def test_every_shipped_card_names_the_threshold_chosen_on_validation():
+    """A shipped card without its own threshold would mesh at the registry's fallback, silently."""
+    from implicit_studio.engine.checkpoints import read_card, tuned_threshold
+
+    folder = Path(__file__).resolve().parents[2] / "checkpoints"
+    weights = sorted(folder.glob("*.safetensors"))
+    assert weights
+    for path in weights:
+        card = read_card(path)
+        assert "threshold" in card and card["threshold_selection"]["rule"], path.name
+        assert tuned_threshold(card) == card["threshold"], path.name
