@@ -354,17 +354,16 @@ def object_surface(item: Placed, shape: dict, structure: Structure, density: flo
     return p[~inside_structure], n[~inside_structure], area
 
 
-def outside_objects(points: np.ndarray, normals: np.ndarray, placed: list) -> np.ndarray:
+def outside_objects(points: np.ndarray, normals: np.ndarray, solids: list) -> np.ndarray:
     """(S,) bool: which structure samples (S, 3) with outward normals (S, 3) are not inside a placed
     object (judged by the object's labelled point nearest to a step off the sample): samples inside
-    one are no surface of the union."""
+    one are no surface of the union. ``solids``: per object, (box (6,), a cKDTree of its labelled
+    points in the room, their labels (L,) bool)."""
     keep = np.ones(len(points), dtype=bool)
-    for item, shape in placed:
-        in_box = np.flatnonzero(in_boxes(points, item.box[None])[:, 0])
+    for box, tree, labels in solids:
+        in_box = np.flatnonzero(in_boxes(points, box[None])[:, 0])
         if len(in_box):
-            labelled = np.concatenate([shape["uniform_points"], shape["near_points"]]).astype(np.float64)
-            labels = np.concatenate([shape["uniform_occ"], shape["near_occ"]])
-            _, nn = cKDTree(item.apply(labelled)).query(points[in_box] + EPS * normals[in_box])
+            _, nn = tree.query(points[in_box] + EPS * normals[in_box])
             keep[in_box[labels[nn]]] = False
     return keep
 
@@ -392,11 +391,13 @@ def build_room(shapes: list[dict], rng: np.random.Generator, config: RoomConfig 
     occ_parts.append(structure.occupancy(near))
     o_points, o_normals = [], []
     uniform_parts, uniform_occ_parts = [], []
+    solids = []                                  # per object: box, its labelled points' tree, labels
     for k, (item, shape) in enumerate(placed):
         others = np.delete(boxes, k, axis=0)
         labelled = np.concatenate([shape["uniform_points"], shape["near_points"]]).astype(np.float64)
         labels = np.concatenate([shape["uniform_occ"], shape["near_occ"]])
         moved = item.apply(labelled)
+        solids.append((item.box, cKDTree(moved), labels))
         # surface samples, as dense as the structure's
         p, n, area = object_surface(item, shape, structure, SURFACE_DENSITY, rng)
         o_points.append(p)
@@ -422,7 +423,7 @@ def build_room(shapes: list[dict], rng: np.random.Generator, config: RoomConfig 
     if len(boxes):
         free = ~in_boxes(near_parts[0], boxes).any(axis=1)
         near_parts[0], occ_parts[0] = near_parts[0][free], occ_parts[0][free]
-    keep_structure = outside_objects(s_points, s_normals, placed)
+    keep_structure = outside_objects(s_points, s_normals, solids)
     s_points, s_normals = s_points[keep_structure], s_normals[keep_structure]
     bounds = structure.bounds
     n_uniform = rng.poisson(UNIFORM_DENSITY * float(np.prod(bounds[3:] - bounds[:3])))
@@ -441,7 +442,7 @@ def build_room(shapes: list[dict], rng: np.random.Generator, config: RoomConfig 
     # the same surface sampled densely, for measuring distances to it (drawn last: everything
     # above is what it was before these samples existed)
     e_points, e_normals = structure.surface(EVAL_DENSITY, rng)
-    keep = outside_objects(e_points, e_normals, placed)
+    keep = outside_objects(e_points, e_normals, solids)
     dense = [object_surface(item, shape, structure, EVAL_DENSITY, rng)[:2] for item, shape in placed]
     e_points = np.concatenate([e_points[keep]] + [d[0] for d in dense])
     e_normals = np.concatenate([e_normals[keep]] + [d[1] for d in dense])
