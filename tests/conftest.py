@@ -78,6 +78,12 @@ def box_room(rng, size=(2.6, 1.4, 1.9), n=12_000):
     return pts
 
 
+def triangles(vertices, faces, decimals=6):
+    """A mesh as the sorted list of its faces, each its three rounded vertices in sorted order:
+    equal for the same surface whatever the numbering."""
+    return sorted(tuple(sorted(map(tuple, tri))) for tri in np.round(vertices[faces], decimals).tolist())
+
+
 def edges_shared_twice(faces):
     edges = np.sort(np.concatenate([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]]), axis=1)
     _, counts = np.unique(edges, axis=0, return_counts=True)

@@ -7,6 +7,7 @@ Heavy packages (torch, Qt) are imported inside the commands so ``--help`` starts
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
@@ -33,11 +34,12 @@ def _add_parameter(parser: argparse.ArgumentParser, param, kind: type) -> None:
 
 
 def cmd_reconstruct(args: argparse.Namespace) -> int:
-    from .engine.events import Finished, FitProgress, Isolated, LevelMesh, TileMesh
     from .engine.session import ReconstructionSession, Settings
-    from .io.files import check_output, load_input, write_mesh
+    from .io.files import check_output, load_input, write_mesh, write_spooled_mesh
+    from .io.ply import MeshSpool
     from .io.orientation import parse_up, reorient
     from .io.photo import parse_box
+    from .errors import InputError
 
     out = Path(args.out)
     settings = Settings(model=args.model, checkpoint=args.checkpoint, resolution0=args.resolution0,
@@ -52,19 +54,53 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         log.info("%s", notice)
     if up != "+y":
         log.info("turned so that the file's %s axis is up; the mesh is written in the file's axes", up)
+    known = len(data.notices)
     session = ReconstructionSession(data, settings)
-    for notice in session.data.notices[len(data.notices):]:
+    del data                 # (a scene's session holds its own copy, in metres)
+    for notice in session.data.notices[known:]:
         log.info("%s", notice)
+    # a scene written as .ply goes to disk tile by tile: memory does not grow with the room
+    streamed = session.spec.metric and out.suffix.lower() == ".ply"
+    with MeshSpool() if streamed else contextlib.nullcontext() as spool:
+        to_user = session.data.normalization.to_user
+        sink = None if spool is None else (lambda vertices, faces: spool.add(to_user(vertices), faces))
+        final, stats = _run_session(session, sink, args.quiet)
+        faces = spool.face_count if spool is not None else 0 if final is None else len(final.faces)
+        if final is None or faces == 0:
+            reason = stats.get("empty", f"{settings.model} found no surface")
+            raise InputError(f"{args.input}: {reason}")
+        if "cannot" in stats:
+            raise InputError(f"{args.input}: {stats['cannot']}")
+        if spool is not None:
+            write_spooled_mesh(out, spool)
+            vertices = spool.vertex_count
+        else:
+            write_mesh(out, to_user(final.vertices), final.faces)
+            vertices = len(final.vertices)
+    stats.update(out=str(out), faces=faces, vertices=vertices,
+                 first_mesh_s=stats["levels"][0]["t_s"], final_mesh_s=stats["levels"][-1]["t_s"],
+                 evaluations=stats["levels"][-1]["evaluations"])
+    if args.stats_json:
+        Path(args.stats_json).write_text(json.dumps(stats, indent=2, default=str))
+    print(f"wrote {out} ({faces:,} faces) in {stats['total_s']:.2f} s with {settings.model} on {stats['device']}")
+    return 0
+
+
+def _run_session(session, sink, quiet: bool) -> tuple:
+    """Run ``session`` reporting progress on the log: (the final LevelMesh or None, the stats)."""
+    from .engine.events import Finished, FitProgress, Isolated, LevelMesh, TileMesh
+
     final = None
     stats: dict = {}
-    for event in session.run():
+    for event in session.run(scene_sink=sink):
         if isinstance(event, LevelMesh) and not event.preview:
-            log.info("level %d (%d^3): %d faces, %d evaluations, %.2f s", event.level, event.resolution,
-                     len(event.faces), event.evaluations, event.seconds)
+            if len(event.faces):             # (a streamed scene's final event carries no faces)
+                log.info("level %d (%d^3): %d faces, %d evaluations, %.2f s", event.level, event.resolution,
+                         len(event.faces), event.evaluations, event.seconds)
             final = event
-        elif isinstance(event, TileMesh) and not args.quiet and (event.done == 1 or event.done % 10 == 0):
+        elif isinstance(event, TileMesh) and not quiet and (event.done == 1 or event.done % 10 == 0):
             log.info("tile %d of at most %d meshed at %.2f s", event.done, event.total, event.seconds)
-        elif isinstance(event, FitProgress) and not args.quiet and event.step % 50 == 0:
+        elif isinstance(event, FitProgress) and not quiet and event.step % 50 == 0:
             log.info("%s step %d  loss %.4f  %.1f steps/s", event.stage, event.step, event.total, event.steps_per_s)
         elif isinstance(event, Isolated):
             x0, y0, x1, y1 = event.box
@@ -74,21 +110,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
                 log.warning("warning: %s", event.problem)
         elif isinstance(event, Finished):
             stats = event.stats
-    from .errors import InputError
-
-    if final is None or len(final.faces) == 0:
-        reason = stats.get("empty", f"{settings.model} found no surface")
-        raise InputError(f"{args.input}: {reason}")
-    if "cannot" in stats:
-        raise InputError(f"{args.input}: {stats['cannot']}")
-    write_mesh(out, session.data.normalization.to_user(final.vertices), final.faces)
-    stats.update(out=str(out), faces=len(final.faces), vertices=len(final.vertices),
-                 first_mesh_s=stats["levels"][0]["t_s"], final_mesh_s=stats["levels"][-1]["t_s"],
-                 evaluations=stats["levels"][-1]["evaluations"])
-    if args.stats_json:
-        Path(args.stats_json).write_text(json.dumps(stats, indent=2, default=str))
-    print(f"wrote {out} ({len(final.faces):,} faces) in {stats['total_s']:.2f} s with {settings.model} on {stats['device']}")
-    return 0
+    return final, stats
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:

@@ -311,6 +311,34 @@ def test_write_mesh_keeps_far_coordinates_in_ply(tmp_path):
 # ------------------------------------------------------------------ load_input
 
 
+@pytest.mark.parametrize("offset", [0.0, 1e9])
+def test_a_mesh_spooled_in_parts_is_the_file_written_at_once(tmp_path, offset):
+    """Parts added to a MeshSpool make, byte for byte, the PLY that write_mesh makes of the whole
+    mesh (float32 vertices, or double when float32 would move them: coordinates near 1e9)."""
+    rng = np.random.default_rng(5)
+    vertices = rng.random((3000, 3)) * 7.0 + offset
+    faces = rng.integers(0, 3000, (5000, 3))
+    faces = faces[np.argsort(faces.max(axis=1), kind="stable")]          # parts only use vertices added so far
+    io.write_mesh(tmp_path / "whole.ply", vertices, faces)
+    cuts = [0, 700, 701, 2500, 3000]
+    with ply.MeshSpool() as spool:
+        for lo, hi in zip(cuts, cuts[1:]):
+            part = faces[(faces.max(axis=1) >= lo) & (faces.max(axis=1) < hi)]
+            spool.add(vertices[lo:hi], part)
+        with pytest.raises(ValueError, match="not added yet"):
+            spool.add(vertices[:0], [[0, 1, 3000]])
+        io.write_spooled_mesh(tmp_path / "parts.ply", spool)
+        assert (spool.vertex_count, spool.face_count) == (3000, 5000)
+    assert (tmp_path / "parts.ply").read_bytes() == (tmp_path / "whole.ply").read_bytes()
+    assert (b"property double x" in (tmp_path / "whole.ply").read_bytes()[:300]) == bool(offset)
+    with ply.MeshSpool() as empty:
+        with pytest.raises(InputError, match="the mesh is empty"):
+            io.write_spooled_mesh(tmp_path / "empty.ply", empty)
+        with pytest.raises(InputError, match="cannot write '.obj' files; use one of .ply"):
+            io.write_spooled_mesh(tmp_path / "m.obj", empty)
+    assert not (tmp_path / "empty.ply").exists()
+
+
 def test_load_input_mesh_becomes_samples_and_unit_gt(tmp_path):
     mesh = trimesh.creation.icosphere(3, radius=5.0).apply_translation([10, -3, 2])
     io.write_mesh(tmp_path / "s.obj", mesh.vertices, mesh.faces)

@@ -9,17 +9,21 @@ import torch
 import trimesh
 
 from implicit_studio.engine.scene_frame import CROP_HALF_M, UNIT_M, in_crop, to_box, to_metres
+from implicit_studio.engine.meshing.weld import TileWelder
 from implicit_studio.engine.tiling import (OFFSETS, CropIndex, SceneTiler, crop_inputs, morton, plan_tiles,
-                                           tile_cells, tile_values, weld)
+                                           tile_cells, tile_values)
 from implicit_studio.errors import InputError
 
-from conftest import NearestPointModel, box_room, edges_shared_twice
+from conftest import NearestPointModel, box_room, edges_shared_twice, triangles
 
 
 def run_tiler(points, model, voxel=0.05, **kw):
     tiler = SceneTiler(model, points, voxel, 0.0, torch.device("cpu"), **kw)
     parts = list(tiler.run())
-    vertices, faces = weld([(p.vertices, p.faces) for p in parts], voxel)
+    welder = TileWelder(tiler.plan.origin, voxel, tiler.plan.cells, tiler.occupied)
+    welded = [welder.add(p.tile, p.vertices, p.faces) for p in parts]
+    vertices = np.concatenate([v for v, _ in welded] or [np.zeros((0, 3))])
+    faces = np.concatenate([f for _, f in welded] or [np.zeros((0, 3), np.int64)])
     return tiler, parts, vertices, faces
 
 
@@ -117,11 +121,39 @@ def test_cancel_stops_within_one_tile():
     assert 1 <= meshed <= 2 < tiler.tile_count
 
 
-def test_weld_merges_shared_vertices_only():
-    a = (np.array([[0.0, 0, 0], [1, 0, 0], [0, 1, 0]]), np.array([[0, 1, 2]]))
-    b = (np.array([[1.0, 0, 0], [0, 1, 0], [1, 1, 0]]) + 1e-12, np.array([[0, 2, 1]]))
-    vertices, faces = weld([a, b], 0.5)
-    assert len(vertices) == 4 and faces.tolist() == [[0, 1, 2], [1, 3, 2]]
+def weld_all_at_once(parts, voxel):
+    """The reference: every tile's vertices pooled, copies at one place (to a millionth of a lattice
+    step) merged, numbered by first appearance."""
+    offsets = np.cumsum([0] + [len(p.vertices) for p in parts[:-1]])
+    vertices = np.concatenate([p.vertices for p in parts])
+    faces = np.concatenate([p.faces + o for p, o in zip(parts, offsets)])
+    _, first, inverse = np.unique(np.round(vertices / voxel * 1e6).astype(np.int64), axis=0,
+                                  return_index=True, return_inverse=True)
+    order = np.argsort(first)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return vertices[first[order]], rank[inverse.ravel()][faces]
+
+
+def test_welding_tile_by_tile_equals_welding_at_once_and_forgets_the_borders():
+    """The welder numbers the scene as pooling every tile would, while remembering only border
+    vertices whose copies are still to come: none at the end, far fewer than the scene's at any time."""
+    rng = np.random.default_rng(11)
+    pts = box_room(rng, (2.6, 1.3, 2.2), 20_000)
+    tiler = SceneTiler(NearestPointModel(), pts, 0.05, 0.0, torch.device("cpu"), workers=2)
+    welder = TileWelder(tiler.plan.origin, 0.05, tiler.plan.cells, tiler.occupied)
+    parts, welded, remembered = [], [], []
+    for part in tiler.run():
+        parts.append(part)
+        welded.append(welder.add(part.tile, part.vertices, part.faces))
+        remembered.append(welder.remembered)
+    ref_v, ref_f = weld_all_at_once(parts, 0.05)
+    vertices, faces = np.concatenate([v for v, _ in welded]), np.concatenate([f for _, f in welded])
+    assert len(parts) > 8 and np.array_equal(vertices, ref_v) and np.array_equal(faces, ref_f)
+    assert (welder.vertex_count, welder.face_count) == (len(vertices), len(faces))
+    assert len(vertices) < sum(len(p.vertices) for p in parts)          # there were copies to weld
+    assert remembered[-1] == 0 and 0 < max(remembered) < len(vertices) / 4
+    assert edges_shared_twice(faces)
 
 
 def test_too_many_tiles_is_a_one_line_error():
@@ -245,10 +277,6 @@ def test_trimming_in_tiles_is_the_trim_of_the_whole_scene():
     _, parts, tiled_v, tiled_f = run_tiler(pts, model, trim=trim)
     assert 0 < len(tiled_f) < len(whole_f)
     assert np.all(np.concatenate([p.faces for p in parts]).max() < sum(len(p.vertices) for p in parts))
-
-    def triangles(v, f):
-        """Each face as its three rounded vertices in sorted order, the faces sorted."""
-        return sorted(tuple(sorted(map(tuple, tri))) for tri in np.round(v[f], 6).tolist())
 
     assert triangles(tiled_v, tiled_f) == triangles(kept_v, kept_f)
     with pytest.raises(ValueError, match="context"):

@@ -152,8 +152,13 @@ class ReconstructionSession:
         self._running.set()
 
     # --- the run ----------------------------------------------------------------------
-    def run(self) -> Iterator[Event]:
-        """Yield Started, Encoded, [FitProgress...], LevelMesh per level, Finished."""
+    def run(self, scene_sink: Callable[[np.ndarray, np.ndarray], None] | None = None) -> Iterator[Event]:
+        """Yield Started, Encoded, [FitProgress...], LevelMesh per level, Finished.
+
+        scene_sink : for the scene model, called with each tile's part of the welded scene mesh
+            (its new vertices (n, 3) in the session's frame, its faces (F, 3) in the scene's
+            numbering) instead of keeping the mesh: the final LevelMesh then has no vertices or
+            faces (the CLI streams a room to disk this way)."""
         t0 = time.perf_counter()
         stats: dict = {"model": self.spec.name, "device": str(self.device), "input": self.data.summary(),
                        "checkpoint": str(self.checkpoint) if self.checkpoint else None,
@@ -162,7 +167,7 @@ class ReconstructionSession:
         if self.data.kind == "image":
             yield self._isolate(stats)
         if self.spec.metric:
-            yield from self._scene(t0, stats)
+            yield from self._scene(t0, stats, scene_sink)
         elif self.spec.learned:
             self._prepare_learned()
             stats["encode_s"] = time.perf_counter() - t0
@@ -176,10 +181,12 @@ class ReconstructionSession:
         stats["total_s"] = time.perf_counter() - t0
         yield Finished(stats, cancelled=self.cancelled)
 
-    def _scene(self, t0: float, stats: dict) -> Iterator[Event]:
-        """The scene model: tiles stream as they are meshed, then the welded scene is the final mesh."""
+    def _scene(self, t0: float, stats: dict, sink: Callable[[np.ndarray, np.ndarray], None] | None) -> Iterator[Event]:
+        """The scene model: tiles stream as they are meshed and are welded as they come; the
+        welded scene is the final mesh (or went to ``sink``, tile by tile)."""
         from .checkpoints import tuned_threshold
-        from .tiling import SceneField, SceneTiler, weld
+        from .meshing.weld import TileWelder
+        from .tiling import SceneField, SceneTiler
 
         model, card = self.store.get(self.checkpoint, self.spec.name, self.device)
         self.threshold = tuned_threshold(card) if self.settings.threshold is None else self.settings.threshold
@@ -195,23 +202,31 @@ class ReconstructionSession:
                            "plan_s": time.perf_counter() - t0}
         stats["encode_s"] = 0.0
         yield Encoded(stats["scene"]["plan_s"])
-        parts = []
+        welder = TileWelder(plan.origin, plan.voxel, plan.cells, tiler.occupied)
+        parts: list[tuple[np.ndarray, np.ndarray]] = []
+        meshed_tiles = 0
         for meshed in tiler.run(self._cancel):
-            parts.append((meshed.vertices, meshed.faces))
+            part = welder.add(meshed.tile, meshed.vertices, meshed.faces)
+            if sink is None:
+                parts.append(part)
+            else:
+                sink(*part)
+            meshed_tiles += 1
             now = time.perf_counter() - t0
             stats["scene"].setdefault("first_tile_s", now)
-            yield TileMesh(meshed.tile, len(parts), tiler.tile_count, meshed.vertices.astype(np.float32),
+            yield TileMesh(meshed.tile, meshed_tiles, tiler.tile_count, meshed.vertices.astype(np.float32),
                            meshed.faces, now)
-        stats["scene"]["meshed_tiles"] = len(parts)
+        stats["scene"]["meshed_tiles"] = meshed_tiles
         if self.cancelled:
             return
-        vertices, faces = weld(parts, plan.voxel)
+        vertices = np.concatenate([v for v, _ in parts] or [np.zeros((0, 3))])
+        faces = np.concatenate([f for _, f in parts] or [np.zeros((0, 3), np.int64)])
         now = time.perf_counter() - t0
         stats["levels"].append({"level": 0, "resolution": plan.cells * max(plan.shape), "t_s": now,
                                 "evaluations": tiler.evaluations, "new_evaluations": tiler.evaluations,
-                                "field_s": None, "marching_s": None, "vertices": len(vertices),
-                                "faces": len(faces), "floaters_removed": 0})
-        if len(faces) == 0:
+                                "field_s": None, "marching_s": None, "vertices": welder.vertex_count,
+                                "faces": welder.face_count, "floaters_removed": 0})
+        if welder.face_count == 0:
             stats["empty"] = f"{self.spec.name} found no surface in this scene at threshold {self.threshold:g}"
         yield LevelMesh(0, 0, plan.cells * max(plan.shape), vertices.astype(np.float32), faces,
                         tiler.evaluations, now, final=True)

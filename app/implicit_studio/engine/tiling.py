@@ -9,7 +9,8 @@ once and MISE evaluates the tile's lattice points. One field over the whole scen
   ``[i * cells, (i + 1) * cells)`` holds it, and its value is that tile's;
 - a tile is meshed from its own values and the lowest layers of its (up to 7) neighbours above
   it, so two tiles put identical values on the layer they share and marching cubes makes the
-  same vertices there: the tile meshes meet edge to edge, and welding them gives one mesh;
+  same vertices there: the tile meshes meet edge to edge, and welding them gives one mesh
+  (``meshing.weld``);
 - the lattice's outermost layers are "outside", so the scene's mesh is closed.
 
 Tiles whose crop holds no input point are empty space ("outside") and cost nothing. Tiles are
@@ -32,6 +33,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from .memory import release_free_memory
 from .meshing.marching import marching_cubes_in_slabs
 from .meshing.mise import is_cancelled, mise_grids
 from ..errors import InputError
@@ -41,6 +43,7 @@ OUTSIDE_MARGIN = 10.0          # empty space: this far below the iso-level (a lo
 MAX_CROP_POINTS = 50_000       # points a tile's encoder gets at most (a random subset beyond)
 MAX_SIDE_TILES = 10_000        # tiles along one side: 10 km of lattice
 MAX_TILES = 20_000             # tiles with points a scene may need (a 60 x 60 m floor of rooms needs ~10,000)
+BLOCK_POINTS = 1 << 17         # points binned and scanned at once when planning
 MIN_REFINE_POINTS = 64         # a crop with fewer points keeps its prior: too few to fit normals to
 OFFSETS = [(dx, dy, dz) for dx in (0, 1) for dy in (0, 1) for dz in (0, 1)]
 
@@ -118,37 +121,46 @@ class CropIndex:
     """The scene's points binned by tile, to gather a crop's points without scanning them all.
 
     points : (N, 3) metres. A crop reaches less than one tile beyond its own (``CROP_HALF_M <
-    core``), so its points lie in the 3 x 3 x 3 tiles around it.
+    core``), so its points lie in the 3 x 3 x 3 tiles around it. The points are binned and
+    scanned in blocks of ``BLOCK_POINTS``, so planning a scene needs little beyond its points.
     """
 
     def __init__(self, points: np.ndarray, plan: TilePlan):
         self.plan = plan
-        home = self._home(points)
-        flat = np.ravel_multi_index(home.T, plan.shape)
+        flat = np.empty(len(points), dtype=np.int64)
+        for start in range(0, len(points), BLOCK_POINTS):
+            block = points[start:start + BLOCK_POINTS]
+            idx = np.floor((block - plan.origin) / plan.core).astype(np.int64)
+            flat[start:start + BLOCK_POINTS] = np.ravel_multi_index(
+                np.clip(idx, 0, np.asarray(plan.shape) - 1).T, plan.shape)
         order = np.argsort(flat, kind="stable")
-        self.points, self.flat = points[order], flat[order]
-
-    def _home(self, points: np.ndarray) -> np.ndarray:
-        idx = np.floor((points - self.plan.origin) / self.plan.core).astype(np.int64)
-        return np.clip(idx, 0, np.asarray(self.plan.shape) - 1)
+        # the tiles holding points, and where each one's points start and end in ``self.points``
+        self.tiles, self.starts = np.unique(flat[order], return_index=True)
+        self.ends = np.append(self.starts[1:], len(order))
+        del flat
+        self.points = points[order]          # float32 or float64, as given
 
     def occupied(self) -> set[tuple[int, int, int]]:
         """Tiles whose crop holds at least one point."""
         plan = self.plan
-        rel = (self.points - plan.origin) / plan.core - 0.5          # tile centres at integers
         half = CROP_HALF_M / plan.core
-        lo = np.clip(np.floor(rel), 0, np.asarray(plan.shape) - 1).astype(np.int64)
-        tiles = []
-        for off in OFFSETS:
-            tile = np.minimum(lo + np.asarray(off), np.asarray(plan.shape) - 1)
-            inside = np.all(np.abs(rel - tile) < half, axis=1)
-            tiles.append(np.unique(tile[inside], axis=0))
-        return set(map(tuple, np.unique(np.concatenate(tiles), axis=0).tolist()))
+        last = np.asarray(plan.shape) - 1
+        tiles: set[tuple[int, int, int]] = set()
+        for start in range(0, len(self.points), BLOCK_POINTS):
+            rel = (self.points[start:start + BLOCK_POINTS] - plan.origin) / plan.core - 0.5   # tile centres at integers
+            lo = np.clip(np.floor(rel), 0, last).astype(np.int64)
+            for off in OFFSETS:
+                tile = np.minimum(lo + np.asarray(off), last)
+                inside = np.all(np.abs(rel - tile) < half, axis=1)
+                tiles.update(map(tuple, np.unique(tile[inside], axis=0).tolist()))
+        return tiles
 
     def crop(self, tile: tuple[int, int, int]) -> np.ndarray:
         """The points (M, 3) metres strictly inside ``tile``'s crop."""
-        near = [np.ravel_multi_index(n, self.plan.shape) for n in _neighbourhood(tile, self.plan.shape)]
-        parts = [self.points[np.searchsorted(self.flat, f):np.searchsorted(self.flat, f, side="right")] for f in near]
+        near = np.array([np.ravel_multi_index(n, self.plan.shape) for n in _neighbourhood(tile, self.plan.shape)])
+        rows = np.searchsorted(self.tiles, near)
+        held = rows[(rows < len(self.tiles)) & (self.tiles[np.minimum(rows, len(self.tiles) - 1)] == near)]
+        parts = [self.points[self.starts[r]:self.ends[r]] for r in held]
         pts = np.concatenate(parts) if parts else np.zeros((0, 3))
         return pts[in_crop(pts, self.plan.centre(tile))]
 
@@ -230,7 +242,7 @@ class SceneTiler:
                  device: torch.device, workers: int = 2, seed: int = 0, batch_size: int = 16384,
                  refine: float = 0.0, trim: float = 0.0):
         self.model, self.iso, self.device, self.refine, self.trim = model, iso, device, refine, trim
-        points = np.asarray(points, dtype=np.float64)
+        points = np.asarray(points)
         self.plan = plan_tiles(points, voxel)
         if not 0.0 <= trim <= CROP_HALF_M - self.plan.core / 2:
             raise ValueError(f"trim {trim} m: beyond the crops' context of {CROP_HALF_M - self.plan.core / 2:.3f} m")
@@ -294,6 +306,7 @@ class SceneTiler:
                     if is_cancelled(cancel):
                         continue          # let the running tiles stop at their next batch, then end
                     yield from self._mesh_ready(waiting, t0)
+                    release_free_memory()     # resident memory bounded by the tiles, not the scene
         finally:
             torch.set_num_threads(threads)
 
@@ -410,21 +423,3 @@ def trim_faces(vertices: np.ndarray, faces: np.ndarray, points: np.ndarray,
     faces = faces[near]
     used, faces = np.unique(faces, return_inverse=True)
     return vertices[used], faces.reshape(-1, 3)
-
-
-def weld(parts: list[tuple[np.ndarray, np.ndarray]], voxel: float) -> tuple[np.ndarray, np.ndarray]:
-    """Join tile meshes [(vertices (V, 3) metres, faces (F, 3))] into one mesh, merging the copies
-    of a vertex that neighbouring tiles both made on their shared layer (equal up to rounding:
-    keyed on a millionth of a lattice step). Returns vertices (V, 3) float64, faces (F, 3) int64."""
-    if not parts:
-        return np.zeros((0, 3)), np.zeros((0, 3), np.int64)
-    offsets = np.cumsum([0] + [len(v) for v, _ in parts[:-1]])
-    vertices = np.concatenate([v for v, _ in parts])
-    faces = np.concatenate([f + o for (_, f), o in zip(parts, offsets)])
-    keys = np.round(vertices / voxel * 1e6).astype(np.int64)
-    _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-    order = np.argsort(first)
-    rank = np.empty_like(order)
-    rank[order] = np.arange(len(order))
-    return vertices[first[order]], rank[inverse.ravel()][faces]
-

@@ -197,6 +197,16 @@ def write_mesh(
         _atomic_write(p, lambda f: f.write(data))
 
 
+def write_spooled_mesh(path: str | os.PathLike, spool: "ply.MeshSpool") -> None:
+    """Write a mesh built in parts on disk (``ply.MeshSpool``) atomically as binary .ply, without
+    holding it in memory; problems with the path raise InputError as in ``write_mesh``."""
+    p = Path(path)
+    check_output(p, (".ply",))
+    if not spool.face_count:
+        raise InputError(f"{p}: the mesh is empty (no faces); nothing to write")
+    _atomic_write(p, spool.write_ply)
+
+
 def write_point_cloud(path: str | os.PathLike, points: np.ndarray, normals: np.ndarray | None = None) -> None:
     """Write points (N, 3) and optional normals (N, 3) atomically as .ply (binary) or .xyz."""
     p = Path(path)

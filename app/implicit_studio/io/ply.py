@@ -491,17 +491,9 @@ def write_ply(f: BinaryIO, vertices: np.ndarray, faces: np.ndarray | None = None
     faces : (F, 3) int or None (no face element)
     normals : (V, 3) float or None, stored as float32 nx, ny, nz
     """
-    vtype = "double" if needs_double(vertices) else "float"
-    fields = [(c, "<f8" if vtype == "double" else "<f4") for c in "xyz"]
-    lines = ["ply", "format binary_little_endian 1.0", "comment Implicit Studio", f"element vertex {len(vertices)}"]
-    lines += [f"property {vtype} {c}" for c in "xyz"]
-    if normals is not None:
-        fields += [(c, "<f4") for c in ("nx", "ny", "nz")]
-        lines += [f"property float {c}" for c in ("nx", "ny", "nz")]
-    if faces is not None:
-        lines += [f"element face {len(faces)}", "property list uchar int vertex_indices"]
-    f.write(("\n".join(lines + ["end_header"]) + "\n").encode("ascii"))
-    records = np.empty(len(vertices), dtype=fields)
+    double = needs_double(vertices)
+    f.write(_header(len(vertices), double, normals is not None, None if faces is None else len(faces)))
+    records = np.empty(len(vertices), dtype=_vertex_fields(double, normals is not None))
     for i, c in enumerate("xyz"):
         records[c] = vertices[:, i]
     if normals is not None:
@@ -509,10 +501,88 @@ def write_ply(f: BinaryIO, vertices: np.ndarray, faces: np.ndarray | None = None
             records[c] = normals[:, i]
     f.write(records.tobytes())
     if faces is not None:
-        face_records = np.empty(len(faces), dtype=[("n", "u1"), ("v", "<i4", (3,))])
-        face_records["n"] = 3
-        face_records["v"] = faces
-        f.write(face_records.tobytes())
+        f.write(_face_bytes(faces))
+
+
+def _vertex_fields(double: bool, normals: bool) -> list[tuple[str, str]]:
+    fields = [(c, "<f8" if double else "<f4") for c in "xyz"]
+    return fields + ([(c, "<f4") for c in ("nx", "ny", "nz")] if normals else [])
+
+
+def _header(vertices: int, double: bool, normals: bool, faces: int | None) -> bytes:
+    """The header of a binary little-endian PLY with these elements (``faces`` None: none)."""
+    vtype = "double" if double else "float"
+    lines = ["ply", "format binary_little_endian 1.0", "comment Implicit Studio", f"element vertex {vertices}"]
+    lines += [f"property {vtype} {c}" for c in "xyz"]
+    if normals:
+        lines += [f"property float {c}" for c in ("nx", "ny", "nz")]
+    if faces is not None:
+        lines += [f"element face {faces}", "property list uchar int vertex_indices"]
+    return ("\n".join(lines + ["end_header"]) + "\n").encode("ascii")
+
+
+def _face_bytes(faces: np.ndarray) -> bytes:
+    """Triangles (F, 3) as PLY face records (a uchar 3, then three int32)."""
+    records = np.empty(len(faces), dtype=[("n", "u1"), ("v", "<i4", (3,))])
+    records["n"] = 3
+    records["v"] = faces
+    return records.tobytes()
+
+
+class MeshSpool:
+    """A triangle mesh written in parts to temporary files, then as one PLY: for meshes built
+    piece by piece that need not fit in memory (a scene, tile by tile).
+
+    ``add`` takes each part's new vertices (n, 3) float and its faces (F, 3) in the mesh's global
+    numbering; ``write_ply`` writes the whole mesh as ``write_ply`` would (vertices as float32
+    unless that would lose precision); ``close`` removes the temporary files. A context manager.
+    """
+
+    def __init__(self):
+        import tempfile
+
+        self._vertices = tempfile.TemporaryFile()
+        self._faces = tempfile.TemporaryFile()
+        self.vertex_count = self.face_count = 0
+        self._lo, self._hi = np.full(3, np.inf), np.full(3, -np.inf)
+        self._error = 0.0           # the largest move float32 storage would make
+
+    def add(self, vertices: np.ndarray, faces: np.ndarray) -> None:
+        vertices = np.asarray(vertices, dtype=np.float64).reshape(-1, 3)
+        faces = np.asarray(faces).reshape(-1, 3)
+        if len(faces) and (faces.min() < 0 or faces.max() >= self.vertex_count + len(vertices)):
+            raise ValueError("faces refer to vertices not added yet")
+        if len(vertices):
+            self._lo = np.minimum(self._lo, vertices.min(axis=0))
+            self._hi = np.maximum(self._hi, vertices.max(axis=0))
+            self._error = max(self._error, float(np.abs(vertices.astype(np.float32) - vertices).max()))
+        self._vertices.write(vertices.tobytes())
+        self._faces.write(_face_bytes(faces))
+        self.vertex_count += len(vertices)
+        self.face_count += len(faces)
+
+    def write_ply(self, f: BinaryIO, block: int = BLOCK_ROWS) -> None:
+        """Write the mesh as binary little-endian PLY to ``f``, ``block`` vertices at a time."""
+        import shutil
+
+        extent = float((self._hi - self._lo).max()) if self.vertex_count else 0.0
+        double = self._error > 1e-7 * extent
+        f.write(_header(self.vertex_count, double, False, self.face_count))
+        self._vertices.seek(0)
+        while chunk := self._vertices.read(block * 24):
+            f.write(np.frombuffer(chunk, dtype="<f8").astype("<f8" if double else "<f4").tobytes())
+        self._faces.seek(0)
+        shutil.copyfileobj(self._faces, f, 1 << 22)
+
+    def close(self) -> None:
+        self._vertices.close()
+        self._faces.close()
+
+    def __enter__(self) -> "MeshSpool":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def needs_double(values: np.ndarray) -> bool:
