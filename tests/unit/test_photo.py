@@ -148,3 +148,21 @@ def test_box_parsing_and_checking():
     assert photo.check_box((120, 230, 10, 20), 100, 200) == (10, 20, 100, 200)
     with pytest.raises(InputError, match="less than 8x8"):
         photo.check_box((300, 300, 400, 400), 100, 200)
+
+
+def test_an_object_cut_out_of_a_photo_takes_the_renders_look_whatever_the_lighting():
+    """``as_rendered``: grey at the renders' brightness and contrast, the same for the object under
+    other lighting (brighter, lower contrast, a colour cast), the background untouched."""
+    image = RENDERS[3]
+    mask = (image != render.BACKGROUND).any(axis=2)
+    look = photo.as_rendered(image, mask)
+    grey = look[mask].astype(np.float64)
+    assert np.array_equal(look[~mask], image[~mask]) and np.all(grey == grey[:, :1])
+    assert abs(grey.mean() - photo.RENDER_GREY[0]) < 1.0 and abs(grey[:, 0].std() - photo.RENDER_GREY[1]) < 1.0
+    other = np.clip(image.astype(np.float64) * np.array([1.3, 1.1, 0.8]) * 0.7 + 40.0, 0, 255).astype(np.uint8)
+    other_look = photo.as_rendered(other, mask)
+    assert np.abs(other_look[mask].astype(int) - look[mask].astype(int)).max() <= 3
+    framed, framed_mask = photo.frame(other, mask)            # cut out: at the renders' median size
+    assert np.all(framed[[0, -1]] == render.BACKGROUND) and np.all(framed[:, [0, -1]] == render.BACKGROUND)
+    assert abs(framed[framed_mask].astype(float).mean() - photo.RENDER_GREY[0]) < 6.0
+    assert abs(photo.bbox_of(framed_mask)[2] - photo.OBJECT_SIDE * photo.FRAME_SIZE) <= 1.0

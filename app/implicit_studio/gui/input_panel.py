@@ -192,7 +192,7 @@ class InputPanel(QGroupBox):
         self.thumbnail.setPixmap(image_pixmap(isolation_overlay(self._image, event.mask, event.box), THUMBNAIL))
         self.framed.setPixmap(image_pixmap(event.framed, 96))
         x0, y0, x1, y1 = event.box
-        self.isolation.setText(f"left: the model's input, framed as trained\nmask: {event.method}, "
+        self.isolation.setText(f"left: the model's input, framed and grey like the renders it learned from\nmask: {event.method}, "
                                f"{100 * event.mask.mean():.0f}% of the photo\nbox {x0},{y0},{x1},{y1} px "
                                "(drag on the photo to change it)")
         self.isolation_row.show()

@@ -5,7 +5,8 @@ at a fixed distance, so the object's bounding box always sat near the middle wit
 size. A photo is none of that. ``isolate`` finds the object without downloaded weights
 (OpenCV's GrabCut started from a centred rectangle or the user's box; a photo whose border is
 one plain colour is thresholded against it instead), checks that the mask is plausible, and
-redraws the object on white with its bounding box centred and scaled as in the renders.
+redraws the object on white with its bounding box centred and scaled as in the renders, and
+in their look: grey, with their brightness and contrast (``as_rendered``).
 
 The framing constants were measured on 1,158 renders of 193 training shapes
 (``train/data/render.py``, 128 px images; ``tests/unit/test_photo.py`` re-measures them on
@@ -14,9 +15,12 @@ percentile 52-88), its centre median (64, 66) px (5th-95th percentile x 58.5-69.
 The size a render shows carries shape information (every shape's longest side is 1, so how big
 it looks says how that side lies to the camera), so ``frame`` keeps an object's size and place
 when they are within those ranges (a render is left exactly as it was) and moves them to the
-nearest value in range otherwise. Measured on 12 test shapes with the first shipped weights:
+nearest value in range otherwise; an object cut out of a photo, whose size there is arbitrary,
+is scaled to the median side. Measured on 12 test shapes with the first shipped weights:
 scaling every render to the median side cost IoU 0.509 -> 0.382, clamping to the 10th-90th
-percentiles 0.509 -> 0.482.
+percentiles 0.509 -> 0.482. The renders' look (``RENDER_GREY``) was measured on view 0 of 193
+training shapes: object brightness (the mean of R, G, B) median 130 and standard deviation median
+26 (0-255), colour 2.5 levels from grey on average.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ BOX_MARGIN = 1 / 16                   # the default box leaves this fraction of 
 MIN_FRACTION = 0.002                  # a mask under this fraction of the box counts as empty
 SECOND_OBJECT = 0.25                  # another component this large relative to the largest: several objects
 PLAIN_TOLERANCE = 14.0                # RGB distance within which a pixel matches a plain background
+RENDER_GREY = (130.0, 26.0)           # the renders' object pixels: median brightness and spread (0-255)
 PLAIN_BORDER = 0.97                   # fraction of border pixels that must match for a plain background
 
 MARK_IT = "mark the object with --box x0,y0,x1,y1 (or draw a box on the thumbnail)"
@@ -221,10 +226,11 @@ def frame(image: np.ndarray, mask: np.ndarray, size: int = FRAME_SIZE,
     The image is seen as centred in a square of side max(H, W) shown at ``size`` pixels; the
     object's bounding box keeps its size and centre there when they lie in ``SIDE_RANGE`` and
     ``CENTRE_RANGE`` (a render stays exactly as it was) and is scaled and moved to the nearest
-    value in range otherwise.
+    value in range otherwise; an object cut out of a photo is scaled to ``OBJECT_SIDE``.
 
     image : (H, W, 3) uint8 RGB; mask : (H, W) bool with at least one pixel set
-    cut_out : put what lies outside the mask on white (False: the image is on white already)
+    cut_out : put what lies outside the mask on white, the object in the renders' look
+        (``as_rendered``) at their median size; False: the image is a render on white already
     Returns framed (size, size, 3) uint8 and its mask (size, size) bool.
     """
     import cv2
@@ -234,11 +240,13 @@ def frame(image: np.ndarray, mask: np.ndarray, size: int = FRAME_SIZE,
     bx0, bx1, by0, by1 = xs.min(), xs.max() + 1, ys.min(), ys.max() + 1
     longest = max(bx1 - bx0, by1 - by0)
     square = max(height, width)
-    side = np.clip(longest / square, *SIDE_RANGE) * size           # the box's side in the frame
+    # the box's side in the frame: a render's is kept within range (it says how the shape lies); an
+    # object cut out of a photo takes the renders' median (its size in the photo says nothing of the shape)
+    side = np.clip(longest / square, *(SIDE_RANGE if not cut_out else (OBJECT_SIDE, OBJECT_SIDE))) * size
     scale = side / longest
     centre = [np.clip(((b0 + b1) / 2 - extent / 2) / square + 0.5, *bounds) * size
               for b0, b1, extent, bounds in ((bx0, bx1, width, CENTRE_RANGE[0]), (by0, by1, height, CENTRE_RANGE[1]))]
-    composite = np.where(mask[..., None], image, np.uint8(BACKGROUND)) if cut_out else image
+    composite = np.where(mask[..., None], as_rendered(image, mask), np.uint8(BACKGROUND)) if cut_out else image
     alpha = mask.astype(np.float32)
     sx = sy = 1.0
     if scale < 0.999:   # shrink with area averaging first, so that fine texture does not alias
@@ -259,6 +267,23 @@ def frame(image: np.ndarray, mask: np.ndarray, size: int = FRAME_SIZE,
     framed_alpha = cv2.warpAffine(alpha, matrix, (size, size), flags=cv2.INTER_LINEAR,
                                   borderMode=cv2.BORDER_CONSTANT, borderValue=0.0)
     return framed, framed_alpha >= 0.5
+
+
+def as_rendered(image: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """The object's pixels in the look of the training renders: grey, with the renders' median
+    brightness and spread (``RENDER_GREY``). The renders' objects are shaded grey almost
+    everywhere, and a photo's lighting, white balance and colours otherwise mislead the model.
+
+    image : (H, W, 3) uint8 RGB; mask : (H, W) bool, the object's pixels
+    Returns (H, W, 3) uint8, the pixels outside ``mask`` unchanged.
+    """
+    out = image.copy()
+    if not mask.any():
+        return out
+    luma = image[mask].astype(np.float32).mean(axis=1)
+    grey = (luma - luma.mean()) / max(float(luma.std()), 1.0) * RENDER_GREY[1] + RENDER_GREY[0]
+    out[mask] = np.clip(np.round(grey), 0, 255).astype(np.uint8)[:, None]
+    return out
 
 
 def bbox_of(mask: np.ndarray) -> tuple[float, float, float]:
