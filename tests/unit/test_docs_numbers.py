@@ -118,7 +118,7 @@ def test_orientation_table_is_the_cited_files(doc):
 
 
 @pytest.mark.parametrize("result", ["quality-refine-24.json", "quality-unfamiliar-refine-24.json",
-                                    "quality-photos-12.json"])
+                                    "quality-photos-24.json"])
 def test_refinement_tables_are_what_their_script_prints(result):
     env = {**os.environ, "PYTHONPATH": str(Path(implicit_studio.__file__).parents[1])}
     printed = subprocess.run([sys.executable, "scripts/quality_table.py", "--rows",
