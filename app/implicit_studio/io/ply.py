@@ -22,6 +22,7 @@ from .pointfiles import BLOCK_ROWS, RowSampler, iter_line_blocks, parse_rows
 
 
 MAX_HEADER_BYTES = 64 << 10
+FLOAT32_TOLERANCE = 1e-7     # vertices are written as float32 unless that moves one by more than this x extent
 _TYPES = {
     "char": "i1", "int8": "i1", "uchar": "u1", "uint8": "u1",
     "short": "i2", "int16": "i2", "ushort": "u2", "uint16": "u2",
@@ -555,7 +556,7 @@ class MeshSpool:
         if len(vertices):
             self._lo = np.minimum(self._lo, vertices.min(axis=0))
             self._hi = np.maximum(self._hi, vertices.max(axis=0))
-            self._error = max(self._error, float(np.abs(vertices.astype(np.float32) - vertices).max()))
+            self._error = max(self._error, float32_error(vertices))
         self._vertices.write(vertices.tobytes())
         self._faces.write(_face_bytes(faces))
         self.vertex_count += len(vertices)
@@ -566,7 +567,7 @@ class MeshSpool:
         import shutil
 
         extent = float((self._hi - self._lo).max()) if self.vertex_count else 0.0
-        double = self._error > 1e-7 * extent
+        double = self._error > FLOAT32_TOLERANCE * extent         # as ``needs_double`` decides
         f.write(_header(self.vertex_count, double, False, self.face_count))
         self._vertices.seek(0)
         while chunk := self._vertices.read(block * 24):
@@ -587,11 +588,14 @@ class MeshSpool:
 
 def needs_double(values: np.ndarray) -> bool:
     """True when storing ``values`` (N, 3) as float32 would move a point by more than
-    1e-7 of the cloud's extent (coordinates far from the origin)."""
+    ``FLOAT32_TOLERANCE`` of the cloud's extent (coordinates far from the origin)."""
     values = np.asarray(values)
     if values.dtype == np.float32 or values.size == 0:
         return False
     values = values.astype(np.float64)
-    extent = float(np.ptp(values, axis=0).max())
-    error = float(np.abs(values.astype(np.float32).astype(np.float64) - values).max())
-    return error > 1e-7 * extent
+    return float32_error(values) > FLOAT32_TOLERANCE * float(np.ptp(values, axis=0).max())
+
+
+def float32_error(values: np.ndarray) -> float:
+    """The largest move storing ``values`` (N, 3) float64 (N > 0) as float32 would make."""
+    return float(np.abs(values.astype(np.float32).astype(np.float64) - values).max())

@@ -5,7 +5,7 @@ scene is either inside one tile or on a tile border, where each occupied tile ar
 its own copy. ``TileWelder`` gives every copy one index and remembers a border vertex only until
 every tile that can make a copy has been added: memory stays bounded by the border vertices of
 the tiles in flight, not by the scene, and the welded vertices and faces can go to disk tile by
-tile (``io.ply.PlyStream``).
+tile (``io.ply.MeshSpool``).
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ class TileWelder:
         index = np.full(len(vertices), -1, dtype=np.int64)
         border = np.flatnonzero(np.any(side != 0, axis=1))
         copies = self._copies(tile, side[border])
-        for row, key in zip(border, map(bytes, keys[border])):
+        border_keys = [bytes(k) for k in keys[border]]
+        for row, key in zip(border, border_keys):
             entry = self._border.get(key)
             if entry is not None:
                 index[row] = entry[0]
@@ -58,7 +59,7 @@ class TileWelder:
                     del self._border[key]
         new = np.flatnonzero(index < 0)
         index[new] = self.vertex_count + np.arange(len(new))
-        for row, key, count in zip(border, map(bytes, keys[border]), copies):
+        for row, key, count in zip(border, border_keys, copies):
             if count > 1 and key not in self._border and index[row] >= self.vertex_count:
                 self._border[key] = [int(index[row]), count - 1]
         self.vertex_count += len(new)
