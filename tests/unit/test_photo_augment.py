@@ -17,10 +17,13 @@ def _render() -> np.ndarray:
     return render.render_views(np.asarray(mesh.vertices), np.asarray(mesh.faces), colours, k, rt)[0]
 
 
-def test_plain_views_are_only_framed():
+def test_plain_views_are_what_a_users_render_on_white_becomes():
+    """A plain draw goes through the user's pipeline: a render on white keeps its pixels (neither
+    made grey nor rescaled as a photo's cut-out is), so training sees renders as they are shown."""
     image = _render()
     view = photos.photo_view(image, np.random.default_rng(0), [], photos.PhotoAugment(photo=0.0))
-    assert np.array_equal(view, photo.frame(image, photos.render_mask(image))[0])
+    assert np.array_equal(view, photo.isolate(image).framed)
+    assert np.array_equal(view, image)
 
 
 def test_photo_views_are_framed_like_a_users_photo():

@@ -65,8 +65,8 @@ def photo_view(image: np.ndarray, rng: np.random.Generator, backgrounds: list[np
     mask = render_mask(image)
     if not mask.any():
         return image
-    if rng.random() >= augment.photo:
-        return photo.frame(image, mask, size)[0]
+    if rng.random() >= augment.photo:     # a render on white, as a user's render is: framed, never re-lit
+        return photo.isolate(image, size=size).framed
     scene, scene_mask = composite(image, mask, rng, backgrounds if rng.random() < augment.photographic else [])
     if rng.random() < augment.grabcut:
         return photo.isolate(scene, size=size).framed
