@@ -11,7 +11,7 @@ import trimesh
 from implicit_studio.engine.scene_frame import CROP_HALF_M, UNIT_M, in_crop, to_box, to_metres
 from implicit_studio.engine.meshing.weld import TileWelder
 from implicit_studio.engine.tiling import (OFFSETS, CropIndex, SceneTiler, crop_inputs, morton, plan_tiles,
-                                           tile_cells, tile_values)
+                                           tile_cells)
 from implicit_studio.errors import InputError
 
 from conftest import NearestPointModel, box_room, edges_shared_twice, triangles
@@ -41,8 +41,9 @@ def test_plan_covers_the_points_with_a_margin():
     rng = np.random.default_rng(1)
     pts = box_room(rng, (3.3, 1.1, 2.2))
     plan = plan_tiles(pts, 0.02)
-    cells, r0, levels = tile_cells(0.02)
-    assert (plan.cells, plan.resolution0, plan.levels) == (cells, r0, levels) and r0 * 2 ** levels == cells
+    cells, r0, levels, band = tile_cells(0.02)
+    assert (plan.cells, plan.resolution0, plan.levels, plan.band) == (cells, r0, levels, band)
+    assert r0 * 2 ** levels == cells + band and band % 2 == 0 and 0 < band * plan.voxel <= CROP_HALF_M - 0.5
     assert plan.core == pytest.approx(1.0)
     lo, hi = plan.origin, plan.origin + np.asarray(plan.shape) * plan.core
     assert np.all(pts.min(0) - lo >= 2 * plan.voxel - 1e-9) and np.all(hi - pts.max(0) >= 2 * plan.voxel - 1e-9)
@@ -254,13 +255,45 @@ def test_refined_tiles_stay_crack_free_and_pull_the_surface_onto_the_points():
         assert edges_shared_twice(faces) and trimesh.Trimesh(vertices, faces, process=False).is_watertight
         gap[refine] = float(np.mean(cKDTree(vertices).query(pts)[0]))
     assert gap[60.0] < 0.5 * gap[0.0]
-    # the slices' field is the meshed one: a tile's first MISE level (every other lattice point, all
-    # evaluated) against SceneField at those points
-    plan, tile = tiler.plan, sorted(tiler.occupied)[len(tiler.occupied) // 2]
-    grid, _ = tile_values(model, crop_inputs(tiler.index, tile, 0), plan, 0.0, torch.device("cpu"), refine=60.0)
-    ijk = np.stack(np.meshgrid(*[np.arange(0, plan.cells, 2)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    # the slices' field is the meshed one: a tile's blended lattice values (every other lattice point,
+    # evaluated in every tile's grid) against SceneField at those points
+    tiler = SceneTiler(model, pts, 0.05, 0.0, torch.device("cpu"), refine=60.0)
+    plan, tile = tiler.plan, max(tiler.occupied, key=morton)
+    blocks = {}
+    blend = tiler._blend
+    tiler._blend = lambda t: blocks.setdefault(t, blend(t))
+    list(tiler.run())
+    # the lattice's lowest layers are set outside in the meshes: left out here
+    axes = [np.arange(2 if t == 0 else 0, plan.cells + 1, 2) for t in tile]
+    ijk = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
     at = plan.origin + (ijk + np.asarray(tile) * plan.cells) * plan.voxel
-    assert np.allclose(SceneField(tiler)(at), grid[tuple(ijk.T)], atol=1e-4)
+    assert np.allclose(SceneField(tiler)(at), blocks[tile][tuple(ijk.T)], atol=1e-4)
+
+
+def test_neighbouring_crops_hand_over_smoothly_at_tile_borders():
+    """Crops that disagree by a constant (the stand-in's per-crop bias) meet without a step: across
+    a tile border the scene's field moves from one crop's offset to the other's over the band, in
+    small monotone steps, and keeps each crop's own value away from the band."""
+    from implicit_studio.engine.tiling import SceneField
+
+    rng = np.random.default_rng(12)
+    pts = box_room(rng, (1.7, 1.1, 1.3), 20_000)
+    fields = {bias: SceneField(SceneTiler(NearestPointModel(bias=bias), pts, 0.02, 0.0, torch.device("cpu")))
+              for bias in (0.0, 3.0)}
+    plan = fields[0.0].tiler.plan
+    assert plan.shape[0] == 2 and plan.band >= 4
+    # a line along x through the floor's shell, crossing the border between tiles (0, 0, 0) and (1, 0, 0)
+    xs = plan.origin[0] + np.arange(plan.cells // 2, plan.cells * 3 // 2 + 1) * plan.voxel
+    line = np.stack([xs, np.full_like(xs, 0.01), np.full_like(xs, 0.65)], axis=1)
+    offset = (fields[3.0](line) - fields[0.0](line)).astype(np.float64)
+    border = plan.cells // 2                          # the index of the first lattice point of tile (1, 0, 0)
+    own, other = offset[0], offset[-1]
+    assert abs(other - own) > 0.05                     # the crops do disagree
+    assert np.allclose(offset[:border - plan.band + 1], own, atol=1e-4)
+    assert np.allclose(offset[border:], other, atol=1e-4)
+    steps = np.diff(offset)
+    assert np.all(steps * np.sign(other - own) >= -1e-4)
+    assert np.abs(steps).max() <= 1.5 / plan.band * abs(other - own) + 1e-4
 
 
 def test_trimming_in_tiles_is_the_trim_of_the_whole_scene():

@@ -3,22 +3,29 @@
 The scene is cut into cubic *tiles* on a global lattice of step ``voxel`` metres; every tile
 has ``cells`` lattice steps per side (about ``CORE_M``). A tile is reconstructed from its *crop*
 (``engine.scene_frame``: the tile plus context on every side): the crop's points are encoded
-once and MISE evaluates the tile's lattice points. One field over the whole scene, without seams:
+once and MISE evaluates the crop's field on the tile's lattice points and on a *band* of
+``band`` layers below its three lower faces. One field over the whole scene, without seams:
 
 - every lattice point belongs to exactly one tile, the one whose half-open cube
-  ``[i * cells, (i + 1) * cells)`` holds it, and its value is that tile's;
-- a tile is meshed from its own values and the lowest layers of its (up to 7) neighbours above
-  it, so two tiles put identical values on the layer they share and marching cubes makes the
-  same vertices there: the tile meshes meet edge to edge, and welding them gives one mesh
-  (``meshing.weld``);
+  ``[i * cells, (i + 1) * cells)`` holds it;
+- its value is a partition-of-unity blend of the fields of that tile and of its (up to 7)
+  neighbours above: within ``band`` layers of the tile's upper face along an axis, the weight
+  moves smoothly (a smoothstep) from the tile's own field to the neighbour's, reaching it on the
+  face, which is the neighbour's lowest layer, where that neighbour's own value is the same
+  blend. Neighbouring crops never agree exactly; blending makes their difference a gentle ramp
+  instead of a step (a crease in the shading) at the tile border;
+- a tile is meshed from its own values and the lowest layers of its neighbours above it, computed
+  by the same blend of the same numbers, so two tiles put identical values on the layer they
+  share and marching cubes makes the same vertices there: the tile meshes meet edge to edge, and
+  welding them gives one mesh (``meshing.weld``);
 - the lattice's outermost layers are "outside", so the scene's mesh is closed.
 
 Tiles whose crop holds no input point are empty space ("outside") and cost nothing. Tiles are
 evaluated in reversed Morton order from the far corner, so the first tile can be meshed as soon
 as it is evaluated and the others follow in compact blocks; up to ``workers`` tiles are
 evaluated at once, each on its own thread. Memory stays bounded by the tiles in flight, the
-pending tiles' grids and the lowest layers kept for neighbours, not by the scene's extent
-(plus the output mesh).
+pending tiles' grids and the lowest slabs (``band`` + 1 layers) kept for neighbours, not by the
+scene's extent (plus the output mesh).
 """
 
 from __future__ import annotations
@@ -45,6 +52,7 @@ MAX_SIDE_TILES = 10_000        # tiles along one side: 10 km of lattice
 MAX_TILES = 20_000             # tiles with points a scene may need (a 60 x 60 m floor of rooms needs ~10,000)
 BLOCK_POINTS = 1 << 17         # points binned and scanned at once when planning
 MIN_REFINE_POINTS = 64         # a crop with fewer points keeps its prior: too few to fit normals to
+BLEND_M = 0.16                 # metres over which a tile's field hands over to its neighbour's
 OFFSETS = [(dx, dy, dz) for dx in (0, 1) for dy in (0, 1) for dz in (0, 1)]
 
 
@@ -56,7 +64,9 @@ class TilePlan:
     voxel : lattice step in metres
     cells : lattice steps per tile side; a tile's core is ``cells * voxel`` metres on a side
     shape : tiles along x, y, z
-    resolution0, levels : MISE inside a tile (``resolution0 * 2**levels == cells``)
+    resolution0, levels : MISE over a tile and its band (``resolution0 * 2**levels == cells + band``)
+    band : lattice steps below a tile's lower faces its crop's field is also evaluated on, where
+        the tiles below blend it with their own (0: no blending)
     """
 
     origin: np.ndarray
@@ -65,6 +75,7 @@ class TilePlan:
     shape: tuple[int, int, int]
     resolution0: int
     levels: int
+    band: int = 0
 
     @property
     def core(self) -> float:
@@ -84,18 +95,40 @@ def morton(tile: tuple[int, int, int]) -> int:
     return code
 
 
-def tile_cells(voxel: float) -> tuple[int, int, int]:
-    """(cells, resolution0, levels) of a tile for a lattice step of ``voxel`` metres: about
-    ``CORE_M / voxel`` cells, split as one MISE level over a half-resolution first grid."""
+def tile_cells(voxel: float) -> tuple[int, int, int, int]:
+    """(cells, resolution0, levels, band) of a tile for a lattice step of ``voxel`` metres: about
+    ``CORE_M / voxel`` cells; a band of about ``BLEND_M``, an even number of steps within the
+    crop's context (else 0); MISE over cells + band as one level over a half-resolution first
+    grid (an even band keeps that grid on the scene's even lattice points)."""
     cells = max(2, int(round(CORE_M / voxel / 2)) * 2)
+    context = CROP_HALF_M - cells * voxel / 2
+    band = min(int(round(BLEND_M / voxel / 2)) * 2, int(context / voxel + 1e-9) // 2 * 2, cells // 4 * 2)
     if cells >= 16:
-        return cells, cells // 2, 1
-    return cells, cells, 0
+        return cells, (cells + band) // 2, 1, band
+    return cells, cells + band, 0, band
+
+
+def upper_weight(local: np.ndarray, cells: int, band: int) -> np.ndarray:
+    """The weight of the neighbour above along one axis at ``local`` (any shape) lattice steps from
+    a tile's lower face: 0 until ``band`` steps below its upper face, then a smoothstep to 1 on
+    the face (``local == cells``). Returns float32 of ``local``'s shape."""
+    local = np.asarray(local, dtype=np.float64)
+    if band == 0:
+        return (local >= cells).astype(np.float32)
+    s = np.clip((local - (cells - band)) / band, 0.0, 1.0)
+    return (s * s * (3.0 - 2.0 * s)).astype(np.float32)
+
+
+def blend_weights(local: np.ndarray, cells: int, band: int, above: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(own, neighbour's) weights along one axis at ``local`` lattice steps (any shape); without a
+    tile ``above`` (the lattice ends) the tile's own field has them all. Each float32."""
+    upper = upper_weight(local, cells, band) if above else np.zeros(np.shape(local), np.float32)
+    return np.float32(1.0) - upper, upper
 
 
 def plan_tiles(points: np.ndarray, voxel: float) -> TilePlan:
     """Tiles covering ``points`` (N, 3) metres with two lattice steps of margin, centred on them."""
-    cells, resolution0, levels = tile_cells(voxel)
+    cells, resolution0, levels, band = tile_cells(voxel)
     core = cells * voxel
     lo, hi = points.min(axis=0).astype(np.float64), points.max(axis=0).astype(np.float64)
     shape = tuple(int(max(1, math.ceil((h - l + 4 * voxel) / core))) for l, h in zip(lo, hi))
@@ -103,7 +136,7 @@ def plan_tiles(points: np.ndarray, voxel: float) -> TilePlan:
         raise InputError(f"the scene spans {max(hi - lo):,.0f} m: more than {MAX_SIDE_TILES:,} tiles across; "
                          "remove far outliers, or give the file's units (--units cm or mm)")
     origin = (lo + hi) / 2.0 - np.asarray(shape) * core / 2.0
-    return TilePlan(origin, float(voxel), cells, shape, resolution0, levels)
+    return TilePlan(origin, float(voxel), cells, shape, resolution0, levels, band)
 
 
 @dataclass
@@ -214,12 +247,15 @@ def tile_field(model: torch.nn.Module, crop: np.ndarray, iso: float, device: tor
 
 def tile_values(model: torch.nn.Module, crop: np.ndarray, plan: TilePlan, iso: float, device: torch.device,
                 cancel=None, batch_size: int = 16384, refine: float = 0.0) -> tuple[np.ndarray, int] | None:
-    """The field at a tile's lattice points: ((cells + 1,)*3 float32 logits, evaluations), or None
-    when cancelled. ``crop`` (M, 3) box units: the crop's input points; ``refine``: seconds of
-    refinement (``tile_field``)."""
+    """The crop's field at a tile's lattice points and its band below: ((band + cells + 1,)*3
+    float32 logits, index ``band + i`` for the tile's lattice step i in [-band, cells]; evaluations),
+    or None when cancelled. ``crop`` (M, 3) box units: the crop's input points; ``refine``: seconds
+    of refinement (``tile_field``)."""
     field = tile_field(model, crop, iso, device, refine, cancel)
+    shift = np.float32(-plan.band * plan.voxel / 2 / UNIT_M)      # MISE's box is centred: move it down
+    box = (plan.cells + plan.band) * plan.voxel / UNIT_M
     last = None
-    for last in mise_grids(field, plan.resolution0, plan.levels, iso, plan.core / UNIT_M, batch_size, cancel):
+    for last in mise_grids(lambda p: field(p + shift), plan.resolution0, plan.levels, iso, box, batch_size, cancel):
         pass
     if last is None or last[0] != plan.levels:
         return None
@@ -255,8 +291,8 @@ class SceneTiler:
                              "(--units cm or mm)")
         self.workers, self.seed, self.batch_size = max(1, workers), seed, batch_size
         self.outside = iso - OUTSIDE_MARGIN
-        self._grids: dict[tuple, np.ndarray] = {}      # evaluated tiles not yet meshed: full grids
-        self._layers: dict[tuple, tuple] = {}          # their lowest x, y, z layers, kept for the tiles below
+        self._grids: dict[tuple, np.ndarray] = {}      # evaluated tiles not yet meshed: grids with their band
+        self._layers: dict[tuple, tuple] = {}          # their lowest x, y, z slabs (band + 1 layers), for the tiles below
         self._users: dict[tuple, int] = {}             # occupied tiles below still to be meshed with them
         self._done: set[tuple] = set()                 # evaluated tiles
         self.evaluations = 0
@@ -316,11 +352,9 @@ class SceneTiler:
     def _store(self, tile, result) -> None:
         grid, evaluations = result
         self.evaluations += evaluations
-        for axis in range(3):          # the lattice's lowest layers are outside: the mesh is closed
-            if tile[axis] == 0:
-                grid[tuple(0 if a == axis else slice(None) for a in range(3))] = self.outside
+        slab = self.plan.band + 1
         self._grids[tile] = grid
-        self._layers[tile] = (grid[0].copy(), grid[:, 0].copy(), grid[:, :, 0].copy())
+        self._layers[tile] = (grid[:slab].copy(), grid[:, :slab].copy(), grid[:, :, :slab].copy())
         self._users[tile] = len(self._shifted(tile, -1))
         self._done.add(tile)
 
@@ -334,13 +368,7 @@ class SceneTiler:
                     yield meshed
 
     def _mesh(self, tile, t0: float) -> TileMeshed | None:
-        c = self.plan.cells
-        block = np.full((c + 1,) * 3, self.outside, dtype=np.float32)
-        block[:c, :c, :c] = self._grids.pop(tile)[:c, :c, :c]
-        for off in OFFSETS[1:]:
-            above = tuple(t + d for t, d in zip(tile, off))
-            if above in self._layers:
-                block[tuple(c if d else slice(0, c) for d in off)] = self._lowest(above, off)
+        block = self._blend(tile)
         for above in self._shifted(tile, +1):
             self._users[above] -= 1
             self._forget(above)
@@ -350,7 +378,7 @@ class SceneTiler:
         verts, faces = marching_cubes_in_slabs(block, self.iso)
         if len(faces) == 0:
             return None
-        vertices = self.plan.origin + (verts + np.asarray(tile) * c) * self.plan.voxel
+        vertices = self.plan.origin + (verts + np.asarray(tile) * self.plan.cells) * self.plan.voxel
         faces = np.asarray(faces, dtype=np.int64)
         if self.trim > 0:
             vertices, faces = trim_faces(vertices, faces, self.index.crop(tile), self.trim)
@@ -358,12 +386,36 @@ class SceneTiler:
                 return None
         return TileMeshed(tile, vertices, faces, time.perf_counter() - t0)
 
-    def _lowest(self, tile, off) -> np.ndarray:
-        """The values of ``tile``'s lowest layers that the tile below it by ``off`` needs."""
-        c = self.plan.cells
-        first = off.index(1)
-        rest = [d for axis, d in enumerate(off) if axis != first]
-        return self._layers[tile][first][tuple(0 if d else slice(0, c) for d in rest)]
+    def _blend(self, tile) -> np.ndarray:
+        """The scene's field on ``tile``'s lattice points and on the lowest layers of the tiles
+        above it: (cells + 1,)*3 float32, each tile's values weighted as ``blend_weights`` says,
+        summed in ``OFFSETS`` order (a shared layer gets the same numbers from either tile).
+        Consumes the tile's grid."""
+        c, b = self.plan.cells, self.plan.band
+        own = self._grids.pop(tile)
+        steps = np.arange(c + 1)
+        weights = [blend_weights(steps, c, b, tile[axis] + 1 < self.plan.shape[axis]) for axis in range(3)]
+        top = c - max(b - 1, 0)          # a neighbour above has weight on steps [top, c]
+        block = np.zeros((c + 1,) * 3, dtype=np.float32)
+        for off in OFFSETS:
+            region = tuple(slice(top, c + 1) if d else slice(0, c + 1) for d in off)
+            weight = (weights[0][off[0]][region[0], None, None] * weights[1][off[1]][None, region[1], None]
+                      * weights[2][off[2]][None, None, region[2]])
+            source = tuple(t + d for t, d in zip(tile, off))
+            if source == tile:
+                values = own[b:, b:, b:]
+            elif source in self._layers:      # its slab along its first axis above; its step i - c at b + i - c
+                values = self._layers[source][off.index(1)][
+                    tuple(slice(b + top - c, b + 1) if d else slice(b, b + c + 1) for d in off)]
+            else:
+                values = np.float32(self.outside)      # empty space, or beyond the lattice (weight 0)
+            block[region] += weight * values
+        for axis in range(3):          # the lattice's outermost layers are outside: the mesh is closed
+            if tile[axis] == 0:
+                block[tuple(0 if a == axis else slice(None) for a in range(3))] = self.outside
+            if tile[axis] + 1 == self.plan.shape[axis]:
+                block[tuple(c if a == axis else slice(None) for a in range(3))] = self.outside
+        return block
 
     def _forget(self, tile) -> None:
         """Drop ``tile``'s lowest layers once it and every occupied tile below it are meshed."""
@@ -373,9 +425,10 @@ class SceneTiler:
 
 
 class SceneField:
-    """The scene's field at any points: each point takes the value of the tile that owns it (as the
-    meshes do), from that tile's crop encoded (and refined, as the tiler did) on demand; the fields
-    of the last ``keep`` tiles used are kept. For slices through a finished scene.
+    """The scene's field at any points, as the meshes have it: each point is owned by one tile and
+    takes that tile's field blended with its neighbours' above (``blend_weights`` at its continuous
+    lattice position), each tile's crop encoded (and refined, as the tiler did) on demand; the
+    fields of the last ``keep`` tiles used are kept. For slices through a finished scene.
 
     __call__ : (N, 3) metres -> (N,) float32 logits; empty tiles are "outside"
     """
@@ -396,17 +449,34 @@ class SceneField:
                 self._fields.pop(next(iter(self._fields)))
             return field
 
+    def _values(self, tile, points: np.ndarray) -> np.ndarray:
+        """``tile``'s own field at ``points`` (N, 3) metres, "outside" when it is empty space."""
+        if tile not in self.tiler.occupied:
+            return np.full(len(points), self.tiler.outside, dtype=np.float32)
+        return self._field(tile)(to_box(points, self.tiler.plan.centre(tile)))
+
     def __call__(self, points: np.ndarray) -> np.ndarray:
         plan = self.tiler.plan
         pts = np.asarray(points, dtype=np.float64)
-        owner = np.floor((pts - plan.origin) / plan.voxel + 1e-9).astype(np.int64) // plan.cells
+        steps = (pts - plan.origin) / plan.voxel
+        owner = np.floor(steps + 1e-9).astype(np.int64) // plan.cells
         out = np.full(len(pts), self.tiler.outside, dtype=np.float32)
         inside = np.all((owner >= 0) & (owner < np.asarray(plan.shape)), axis=1)
         for tile in map(tuple, np.unique(owner[inside], axis=0).tolist()):
-            if tile not in self.tiler.occupied:
+            if tile not in self.tiler.occupied:       # not meshed: empty space
                 continue
             rows = np.flatnonzero(inside & np.all(owner == tile, axis=1))
-            out[rows] = self._field(tile)(to_box(pts[rows], plan.centre(tile)))
+            local = steps[rows] - np.asarray(tile) * plan.cells
+            weights = [blend_weights(local[:, axis], plan.cells, plan.band, tile[axis] + 1 < plan.shape[axis])
+                       for axis in range(3)]
+            total = np.zeros(len(rows), dtype=np.float32)
+            for off in OFFSETS:
+                weight = weights[0][off[0]] * weights[1][off[1]] * weights[2][off[2]]
+                near = np.flatnonzero(weight > 0)
+                if len(near):
+                    source = tuple(t + d for t, d in zip(tile, off))
+                    total[near] += weight[near] * self._values(source, pts[rows[near]])
+            out[rows] = total
         return out
 
 
