@@ -70,6 +70,11 @@ def test_a_room_builds_up_tile_by_tile_then_slices_in_metres(window, qtbot, scen
     assert " m;" in window.slice_view.info.text()
     values = window.slice_view.latest.values
     assert values.min() < 0.5 < values.max()                   # the slice crosses the walls
+    # the plot spans the room in metres (2.4 m across), and the slider reads metres too
+    (x0, x1), (y0, y1) = window.slice_view.plot.getViewBox().viewRange()
+    assert x0 < -1.2 and x1 > 1.2 and y0 < -1.2 and y1 > 1.2 and min(x1 - x0, y1 - y0) < 2 * 2.4 * 0.55 * 1.2
+    assert window.slice_view.position_label.text().endswith(" m")
+    qtbot.waitUntil(lambda: window.slice_view.thread.idle, timeout=RUN_TIMEOUT_MS)
 
 
 def test_a_room_sized_cloud_suggests_the_scene_model(window, qtbot, scene_model, tmp_path):

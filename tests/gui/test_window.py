@@ -245,3 +245,29 @@ def test_up_axis_turns_the_scan_and_exports_in_the_file_axes(window, qtbot, box_
     unit = window.model.runs[0].final.vertices @ UP_ROTATIONS["+z"]
     expected = window.model.loaded.normalization.to_user(unit)
     assert np.allclose(trimesh.load(out, process=False).vertices, expected, atol=1e-5)
+
+
+def test_a_request_thread_is_idle_only_with_nothing_waiting_or_running(qtbot):
+    """``idle`` (what an unattended screenshot waits for) stays False while a request computes."""
+    import threading
+
+    from implicit_studio.gui.workers import LatestRequestThread
+
+    release = threading.Event()
+    started = threading.Event()
+
+    class Slow(LatestRequestThread):
+        def compute(self, req, key):
+            started.set()
+            release.wait(30)
+            yield req
+
+    thread = Slow("slow")
+    assert thread.idle
+    with qtbot.waitSignal(thread.ready, timeout=30_000):
+        thread.request("a")
+        assert started.wait(30) and not thread.idle
+        release.set()
+    qtbot.waitUntil(lambda: thread.idle, timeout=30_000)
+    thread.stop()
+    thread.wait()

@@ -7,6 +7,7 @@ import sys
 import time
 
 log = logging.getLogger(__name__)
+SLICE_WAIT_S = 120.0      # an unattended screenshot waits at most this long for the slices asked for
 
 
 def studio_application_class():
@@ -141,10 +142,17 @@ def run_gui(args) -> int:
             app.quit()
 
     if args.screenshot or args.turntable or unattended:
-        # let the last frame render before grabbing the window; only the first idle counts
+        # once the slices asked for are drawn too (a room's encodes its tiles again: seconds), let the
+        # last frame render before grabbing the window; only the first idle counts
+        def when_sliced(waited: float = 0.0) -> None:
+            if window.slice_view.thread.idle or waited >= SLICE_WAIT_S:
+                QTimer.singleShot(400, finish)
+            else:
+                QTimer.singleShot(200, lambda: when_sliced(waited + 0.2))
+
         def on_idle() -> None:
             window.idle.disconnect(on_idle)
-            QTimer.singleShot(400, finish)
+            when_sliced()
 
         window.idle.connect(on_idle)
         window.model.load_failed.connect(failed_to_load)

@@ -108,7 +108,8 @@ class SliceView(QWidget):
         self.plot.addItem(self.iso)
         self.plot.addItem(self.scatter)
         self._labelled_axis = None
-        self.plot.setRange(xRange=(-HALF, HALF), yRange=(-HALF, HALF), padding=0.02)
+        self._range_scale = None         # the scale the plot's range was last fitted to
+        self._fit_range(1.0)
 
         controls = QHBoxLayout()
         controls.addWidget(self.axis)
@@ -140,6 +141,7 @@ class SliceView(QWidget):
             self.shown = view
         if view == self.shown:
             self.image.setColorMap(colour_map(sdf))
+            self._show_position()
         self.request(view)
 
     def set_level(self, view: int, level: float) -> None:
@@ -161,9 +163,16 @@ class SliceView(QWidget):
         self.iso.setData([], [])
         self.scatter.setData([], [])
         self.info.setText("Reconstruct to see the occupancy field")
+        self._show_position()
+
+    def _show_position(self) -> None:
+        """The plane's position beside the slider: in metres for a room, else in the unit frame."""
+        source = self.sources.get(self.shown)
+        k = source.scale if source is not None else 1.0
+        self.position_label.setText(f"{k * self.position:+.2f}" + (" m" if k != 1.0 else ""))
 
     def _on_plane_moved(self) -> None:
-        self.position_label.setText(f"{self.position:+.2f}")
+        self._show_position()
         self.plane_moved.emit(self.axis.currentIndex(), self.position)
         self.request_all()
 
@@ -200,6 +209,8 @@ class SliceView(QWidget):
         pixel = 2 * HALF / max(values.shape[0] - 1, 1)
         rect = QRectF(k * (-HALF - pixel / 2), k * (-HALF - pixel / 2), k * (2 * HALF + pixel), k * (2 * HALF + pixel))
         self.image.setImage(values, levels=colour_levels(values, source.sdf), rect=rect)
+        if k != self._range_scale:        # a room's slice spans its metres, an object's the unit box
+            self._fit_range(k)
         # the iso-line comes from the worker: tracing it here would block the UI thread
         self.iso.setData(k * result.iso[:, :, 0].ravel(), k * result.iso[:, :, 1].ravel())
         if req.axis != self._labelled_axis:   # relabelling re-lays out the plot: only on a change
@@ -216,6 +227,11 @@ class SliceView(QWidget):
         self.info.setText(f"{kind} at {AXES[req.axis]} = {k * req.position:+.2f}{unit}; iso-line at {req.level:g}; "
                           f"{len(result.near)} input points within {0.012 * k:.3g}{unit}")
         self.updated.emit()
+
+    def _fit_range(self, scale: float) -> None:
+        """Show the whole box, ``scale`` units per unit of the window's frame, on both axes."""
+        self.plot.setRange(xRange=(-scale * HALF, scale * HALF), yRange=(-scale * HALF, scale * HALF), padding=0.02)
+        self._range_scale = scale
 
     def shutdown(self) -> None:
         self.thread.stop()

@@ -176,7 +176,15 @@ class LatestRequestThread(QThread):
         self.setObjectName(name)
         self._cond = threading.Condition()
         self._pending: dict = {}
+        self._computing = False
         self._quit = False
+
+    @property
+    def idle(self) -> bool:
+        """Nothing waiting and nothing being computed (its last results may still be on their way
+        to the UI thread's event queue)."""
+        with self._cond:
+            return not self._pending and not self._computing
 
     def request(self, req, key=None) -> None:
         """Queue ``req`` under ``key``, replacing a request of that key not started yet; starts the thread if needed."""
@@ -208,11 +216,15 @@ class LatestRequestThread(QThread):
                     return
                 key = next(iter(self._pending))
                 req = self._pending.pop(key)
+                self._computing = True
             try:
                 for result in self.compute(req, key):
                     self.ready.emit(result)
             except Exception as exc:  # noqa: BLE001 - reported to the UI, never lost
                 self.failed.emit(*describe_error(exc))
+            finally:
+                with self._cond:
+                    self._computing = False
 
     def compute(self, req, key) -> Iterator[Any]:
         raise NotImplementedError
