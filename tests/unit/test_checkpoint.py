@@ -79,16 +79,17 @@ def test_missing_or_broken_card(tmp_path):
         load_checkpoint(path)
 
 
+@pytest.mark.parametrize("key", ["threshold", "val_threshold"])
 @pytest.mark.parametrize("threshold", [1.5, 0, -0.2, "0.4", None, True, float("nan")])
-def test_card_threshold_must_be_a_probability(tmp_path, threshold):
+def test_card_threshold_must_be_a_probability(tmp_path, threshold, key):
     path, _ = _save(tmp_path)
     card = json.loads(path.with_suffix(".json").read_text())
-    card["threshold"] = threshold
+    card[key] = threshold
     path.with_suffix(".json").write_text(json.dumps(card))
     if threshold is None:          # absent-like: null means "no tuned threshold"
         load_checkpoint(path)
         return
-    with pytest.raises(CheckpointError, match="'threshold' must be an occupancy probability"):
+    with pytest.raises(CheckpointError, match=f"'{key}' must be an occupancy probability"):
         load_checkpoint(path)
 
 
@@ -282,11 +283,15 @@ def test_card_without_format_is_read_as_format_0(tmp_path):
     assert load_checkpoint(path)[1]["model"] == "convonet-grid"
 
 
-def test_card_threshold_or_the_registry_default(tmp_path):
+def test_card_threshold_then_the_runs_validation_then_the_registry_default(tmp_path):
+    """A shipped card's threshold first; a training run's checkpoint (no ``threshold``, the one its
+    validation scored best at as ``val_threshold``) meshes at that one, not at the model's default."""
     from implicit_studio.engine.checkpoints import read_card, tuned_threshold
 
-    path, _ = _save(tmp_path, threshold=0.3)
+    path, _ = _save(tmp_path, threshold=0.3, val_threshold=0.5)
     assert tuned_threshold(read_card(path)) == 0.3
+    run, _ = _save(tmp_path, file="best.safetensors", val_threshold=0.5)
+    assert tuned_threshold(read_card(run)) == 0.5 != get_spec("convonet-grid").threshold
     plain, _ = _save(tmp_path, file="plain.safetensors")
     assert tuned_threshold(read_card(plain)) == get_spec("convonet-grid").threshold
 

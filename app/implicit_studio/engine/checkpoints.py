@@ -74,16 +74,18 @@ def read_card(path: str | Path) -> dict:
     if not isinstance(fmt, int) or fmt > FORMAT_VERSION:
         raise CheckpointError(f"{path}: made by a newer Implicit Studio (checkpoint format {fmt}); "
                               f"this version {__version__} reads format {FORMAT_VERSION}")
-    threshold = card.get("threshold")
-    if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 < threshold < 1.0):
-        raise CheckpointError(f"{cpath}: 'threshold' must be an occupancy probability in (0, 1), not {threshold!r}")
+    for key in ("threshold", "val_threshold"):
+        value = card.get(key)
+        if value is not None and not (isinstance(value, (int, float)) and 0.0 < value < 1.0):
+            raise CheckpointError(f"{cpath}: '{key}' must be an occupancy probability in (0, 1), not {value!r}")
     return card
 
 
 def tuned_threshold(card: dict) -> float:
-    """The occupancy threshold a (read, checked) card's weights mesh at: the card's own, chosen on
-    validation, else the registry default of its model."""
-    return float(card.get("threshold") or MODELS[card["model"]].threshold)
+    """The occupancy threshold a (read, checked) card's weights mesh at: the card's own (chosen on
+    validation meshes when shipped), else the one the training run's validation scored best at (a
+    run's checkpoint), else the registry default of its model."""
+    return float(card.get("threshold") or card.get("val_threshold") or MODELS[card["model"]].threshold)
 
 
 def default_threshold(name: str) -> float:
