@@ -99,6 +99,8 @@ def stage(name: str, target: Target) -> Path:
     shutil.copytree(ROOT / "app" / "implicit_studio", folder / "src" / "implicit_studio",
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "tests", folder / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    # the shipped weights, which some tests read beside tests/ (mutmut copies them into mutants/: also_copy)
+    (folder / "checkpoints").symlink_to(ROOT / "checkpoints", target_is_directory=True)
     write_config(folder, target)
     return folder
 
@@ -111,6 +113,7 @@ def write_config(folder: Path, target: Target) -> None:
         "only_mutate": [f"src/implicit_studio/{target.module}"],
         "pytest_add_cli_args_test_selection": list(target.tests),
         "pytest_add_cli_args": ["-p", "no:cacheprovider"],
+        "also_copy": ["checkpoints"],
     }
     lines = ["[tool.mutmut]"] + [f"{key} = {json.dumps(value)}" for key, value in config.items()]
     (folder / "pyproject.toml").write_text("\n".join(lines) + "\n\n[tool.pytest.ini_options]" + pytest_section,
