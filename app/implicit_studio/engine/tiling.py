@@ -81,6 +81,18 @@ class TilePlan:
     def core(self) -> float:
         return self.cells * self.voxel
 
+    def blend_weights(self, tile: tuple[int, int, int], local: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Per axis, the (own, neighbour above's) weights at ``local`` (..., 3) lattice steps from
+        ``tile``'s lower corner: ``upper_weight`` where the lattice goes on above the tile, else
+        all the tile's own. Each float32 of shape ``local.shape[:-1]``."""
+        weights = []
+        for axis in range(3):
+            steps = local[..., axis]
+            upper = (upper_weight(steps, self.cells, self.band) if tile[axis] + 1 < self.shape[axis]
+                     else np.zeros(np.shape(steps), np.float32))
+            weights.append((np.float32(1.0) - upper, upper))
+        return weights
+
     def centre(self, tile: tuple[int, int, int]) -> np.ndarray:
         """(3,) metres: the centre of ``tile``'s core (and of its crop)."""
         return self.origin + (np.asarray(tile, dtype=np.float64) + 0.5) * self.core
@@ -117,13 +129,6 @@ def upper_weight(local: np.ndarray, cells: int, band: int) -> np.ndarray:
         return (local >= cells).astype(np.float32)
     s = np.clip((local - (cells - band)) / band, 0.0, 1.0)
     return (s * s * (3.0 - 2.0 * s)).astype(np.float32)
-
-
-def blend_weights(local: np.ndarray, cells: int, band: int, above: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(own, neighbour's) weights along one axis at ``local`` lattice steps (any shape); without a
-    tile ``above`` (the lattice ends) the tile's own field has them all. Each float32."""
-    upper = upper_weight(local, cells, band) if above else np.zeros(np.shape(local), np.float32)
-    return np.float32(1.0) - upper, upper
 
 
 def plan_tiles(points: np.ndarray, voxel: float) -> TilePlan:
@@ -292,7 +297,7 @@ class SceneTiler:
         self.workers, self.seed, self.batch_size = max(1, workers), seed, batch_size
         self.outside = iso - OUTSIDE_MARGIN
         self._grids: dict[tuple, np.ndarray] = {}      # evaluated tiles not yet meshed: grids with their band
-        self._layers: dict[tuple, tuple] = {}          # their lowest x, y, z slabs (band + 1 layers), for the tiles below
+        self._layers: dict[tuple, tuple] = {}          # their lowest x, y, z slabs (band + 1 layers), for below
         self._users: dict[tuple, int] = {}             # occupied tiles below still to be meshed with them
         self._done: set[tuple] = set()                 # evaluated tiles
         self.evaluations = 0
@@ -388,13 +393,12 @@ class SceneTiler:
 
     def _blend(self, tile) -> np.ndarray:
         """The scene's field on ``tile``'s lattice points and on the lowest layers of the tiles
-        above it: (cells + 1,)*3 float32, each tile's values weighted as ``blend_weights`` says,
-        summed in ``OFFSETS`` order (a shared layer gets the same numbers from either tile).
+        above it: (cells + 1,)*3 float32, each tile's values weighted as ``TilePlan.blend_weights``
+        says, summed in ``OFFSETS`` order (a shared layer gets the same numbers from either tile).
         Consumes the tile's grid."""
         c, b = self.plan.cells, self.plan.band
         own = self._grids.pop(tile)
-        steps = np.arange(c + 1)
-        weights = [blend_weights(steps, c, b, tile[axis] + 1 < self.plan.shape[axis]) for axis in range(3)]
+        weights = self.plan.blend_weights(tile, np.repeat(np.arange(c + 1)[:, None], 3, axis=1))
         top = c - max(b - 1, 0)          # a neighbour above has weight on steps [top, c]
         block = np.zeros((c + 1,) * 3, dtype=np.float32)
         for off in OFFSETS:
@@ -426,9 +430,9 @@ class SceneTiler:
 
 class SceneField:
     """The scene's field at any points, as the meshes have it: each point is owned by one tile and
-    takes that tile's field blended with its neighbours' above (``blend_weights`` at its continuous
-    lattice position), each tile's crop encoded (and refined, as the tiler did) on demand; the
-    fields of the last ``keep`` tiles used are kept. For slices through a finished scene.
+    takes that tile's field blended with its neighbours' above (``TilePlan.blend_weights`` at its
+    continuous lattice position), each tile's crop encoded (and refined, as the tiler did) on
+    demand; the fields of the last ``keep`` tiles used are kept. For slices through a finished scene.
 
     __call__ : (N, 3) metres -> (N,) float32 logits; empty tiles are "outside"
     """
@@ -467,8 +471,7 @@ class SceneField:
                 continue
             rows = np.flatnonzero(inside & np.all(owner == tile, axis=1))
             local = steps[rows] - np.asarray(tile) * plan.cells
-            weights = [blend_weights(local[:, axis], plan.cells, plan.band, tile[axis] + 1 < plan.shape[axis])
-                       for axis in range(3)]
+            weights = plan.blend_weights(tile, local)
             total = np.zeros(len(rows), dtype=np.float32)
             for off in OFFSETS:
                 weight = weights[0][off[0]] * weights[1][off[1]] * weights[2][off[2]]
