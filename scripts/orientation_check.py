@@ -5,7 +5,8 @@
 
 Rotates validation shapes (input points and ground truth together) by the identity, 90 degrees
 about x (a z-up scan), 45 degrees of yaw about the vertical y axis and a random rotation, and
-prints mean IoU and F@1% per model and rotation. The training data are upright and unrotated, so
+prints mean IoU and F@1% per model and rotation. A turned shape is put back in the unit frame
+(bounding-box centre 0, longest side 1), as loading a turned scan does. The training data are upright and unrotated, so
 this measures what a user's scan in another pose costs.
 """
 
@@ -24,7 +25,7 @@ from implicit_studio.engine.registry import get_spec
 from implicit_studio.train.data.dataset import load_shape
 from implicit_studio.io.inputs import InputData
 from implicit_studio.evaluate.metrics import evaluate_against_samples
-from implicit_studio.evaluate.quality import noisy_input, reconstruct, spread_ids
+from implicit_studio.evaluate.quality import noisy_input, posed_shape, reconstruct, spread_ids
 
 
 def rotations(k: int) -> dict[str, np.ndarray]:
@@ -53,13 +54,13 @@ def main() -> None:
     for k, shape_id in enumerate(ids):
         shape = load_shape(root / "shapes" / f"{shape_id}.npz")
         for name, R in rotations(k).items():
-            uniform, surface = shape["uniform_points"] @ R.T, shape["surface_points"] @ R.T
+            posed = posed_shape(shape, R)
             for m in models:
                 n_in = get_spec(m).config("cpu").n_input_points
-                data = InputData(shape_id, "points", points=noisy_input(surface, n_in, 0.005, k))
+                data = InputData(shape_id, "points", points=noisy_input(posed["surface_points"], n_in, 0.005, k))
                 mesh, _ = reconstruct(m, data, 1.0, args.checkpoint, threshold)
-                r = evaluate_against_samples(mesh, uniform, shape["uniform_occ"], surface,
-                                             shape["surface_normals"] @ R.T, seed=0)
+                r = evaluate_against_samples(mesh, posed["uniform_points"], shape["uniform_occ"],
+                                             posed["surface_points"], posed["surface_normals"], seed=0)
                 scores[m].setdefault(name, []).append((r["iou"] or 0.0, r["fscore_1pct"] or 0.0))
     table = {m: {name: {"iou": float(np.mean([v[0] for v in rows])), "fscore_1pct": float(np.mean([v[1] for v in rows]))}
                  for name, rows in by_rot.items()} for m, by_rot in scores.items()}

@@ -63,5 +63,10 @@ def test_partial_benchmark_inputs_see_part_of_the_shape_and_rotation_moves_every
     assert coverage(full) == 1.0 and coverage(partial) < 0.9
     turned = rotated_shape(shape, 3)
     assert not np.allclose(turned["uniform_points"], uniform)
-    assert np.array_equal(np.linalg.norm(turned["uniform_points"], axis=1) < 0.4 + 1e-6,
-                          np.linalg.norm(uniform, axis=1) < 0.4 + 1e-6)
+    # back in the unit frame as a loaded file is: the sphere of radius 0.4 now has longest side 1
+    lo, hi = turned["surface_points"].min(axis=0), turned["surface_points"].max(axis=0)
+    assert np.isclose((hi - lo).max(), 1.0, atol=1e-5) and np.allclose((lo + hi) / 2, 0.0, atol=1e-5)
+    radius = (np.linalg.norm(turned["surface_points"], axis=1).mean())
+    assert np.array_equal(np.linalg.norm(turned["uniform_points"], axis=1) < radius,
+                          np.linalg.norm(uniform, axis=1) < 0.4)
+    assert np.allclose(np.linalg.norm(turned["surface_normals"], axis=1), 1.0, atol=1e-5)

@@ -9,7 +9,8 @@ reconstructions count (IoU 0, F 0). Splits: the test split, the held-out categor
 "unfamiliar" shapes (whole sources and procedural families never trained on), as the data set
 has them. ``--inputs partial`` gives every method the same partial scans instead (the surface
 seen from two random viewpoints, noise 0.005); ``--rotate random`` turns each shape, inputs and
-ground truth together, by a random rotation. ``NAME@photo`` (image models) measures the same
+ground truth together, by a random rotation and puts it back in the unit frame, as loading a
+turned scan does. ``NAME@photo`` (image models) measures the same
 view put over a photographic background of the evaluation bank (never used in training; with
 new lighting, scale, blur, noise and JPEG artefacts, ``train.data.photos``), isolated and framed
 by the application's own pipeline (GrabCut from the centred box).
@@ -56,15 +57,27 @@ def benchmark_input(shape: dict, n: int, seed: int, kind: str = "uniform") -> np
     return noisy_input(points[seen], n, 0.005, seed)
 
 
+def posed_shape(shape: dict, rotation: np.ndarray) -> dict:
+    """``shape`` turned by ``rotation`` (3, 3) and put back in the unit frame, as loading a
+    user's file does (``Normalization.fit`` of the turned surface samples: bounding-box centre
+    at 0, longest side 1). Points (surface, uniform) and normals move together; the
+    uniform samples keep their occupancy labels."""
+    from ..io.normalize import Normalization
+
+    surface = shape["surface_points"].astype(np.float64) @ rotation.T
+    frame = Normalization.fit(surface)
+    out = dict(shape)
+    out["surface_points"] = frame.to_unit(surface)
+    out["uniform_points"] = frame.to_unit(shape["uniform_points"].astype(np.float64) @ rotation.T)
+    out["surface_normals"] = (shape["surface_normals"].astype(np.float64) @ rotation.T).astype(np.float32)
+    return out
+
+
 def rotated_shape(shape: dict, seed: int) -> dict:
-    """``shape`` with its points and normals turned by a random rotation fixed by ``seed``."""
+    """``posed_shape`` of ``shape`` under a random rotation fixed by ``seed``."""
     from ..train.data.scans import random_rotation
 
-    r = random_rotation(np.random.default_rng([seed, 2]), "any")
-    out = dict(shape)
-    for key in ("uniform_points", "surface_points", "surface_normals"):
-        out[key] = (shape[key].astype(np.float64) @ r.T).astype(np.float32)
-    return out
+    return posed_shape(shape, random_rotation(np.random.default_rng([seed, 2]), "any"))
 
 
 def reconstruct(model: str, data, seconds: float, checkpoint: str | None = None, threshold: float | None = None,
