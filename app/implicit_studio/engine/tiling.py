@@ -297,7 +297,7 @@ class SceneTiler:
         self.workers, self.seed, self.batch_size = max(1, workers), seed, batch_size
         self.outside = iso - OUTSIDE_MARGIN
         self._grids: dict[tuple, np.ndarray] = {}      # evaluated tiles not yet meshed: grids with their band
-        self._layers: dict[tuple, tuple] = {}          # their lowest x, y, z slabs (band + 1 layers), for below
+        self._layers: dict[tuple, tuple] = {}          # their lowest x, y, z slabs (band + 1 layers), for tiles below
         self._users: dict[tuple, int] = {}             # occupied tiles below still to be meshed with them
         self._done: set[tuple] = set()                 # evaluated tiles
         self.evaluations = 0
