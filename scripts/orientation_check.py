@@ -2,6 +2,7 @@
 
     python scripts/orientation_check.py convonet-3plane,convonet-grid,onet-pointcloud --shapes 16 [--json FILE]
     python scripts/orientation_check.py convonet-grid --checkpoint runs/grid/best.safetensors [--threshold 0.4]
+    python scripts/orientation_check.py convonet-3plane --pose auto   (each model finds its pose: engine.pose)
 
 Rotates validation shapes (input points and ground truth together) by the identity, 90 degrees
 about x (a z-up scan), 45 degrees of yaw about the vertical y axis and a random rotation, and
@@ -22,6 +23,7 @@ from scipy.spatial.transform import Rotation
 
 from implicit_studio.engine.checkpoints import read_card, tuned_threshold
 from implicit_studio.engine.registry import get_spec
+from implicit_studio.engine.settings import POSES
 from implicit_studio.train.data.dataset import load_shape
 from implicit_studio.io.inputs import InputData
 from implicit_studio.evaluate.metrics import evaluate_against_samples
@@ -43,6 +45,7 @@ def main() -> None:
     parser.add_argument("--json")
     parser.add_argument("--checkpoint", help="weights to measure instead of the shipped ones (one model)")
     parser.add_argument("--threshold", type=float, help="with --checkpoint: occupancy threshold (default: its card's)")
+    parser.add_argument("--pose", choices=POSES, default="as-is", help="Settings.pose: 'auto' searches each input's pose")
     args = parser.parse_args()
     torch.set_num_threads(1)
     root, models = Path(args.data), args.models.split(",")
@@ -58,7 +61,7 @@ def main() -> None:
             for m in models:
                 n_in = get_spec(m).config("cpu").n_input_points
                 data = InputData(shape_id, "points", points=noisy_input(posed["surface_points"], n_in, 0.005, k))
-                mesh, _ = reconstruct(m, data, 1.0, args.checkpoint, threshold)
+                mesh, _ = reconstruct(m, data, 1.0, args.checkpoint, threshold, pose=args.pose)
                 r = evaluate_against_samples(mesh, posed["uniform_points"], shape["uniform_occ"],
                                              posed["surface_points"], posed["surface_normals"], seed=0)
                 scores[m].setdefault(name, []).append((r["iou"] or 0.0, r["fscore_1pct"] or 0.0))
@@ -68,7 +71,7 @@ def main() -> None:
         print(m, "  ".join(f"{name} IoU {r['iou']:.3f} F@1% {r['fscore_1pct']:.3f}" for name, r in by_rot.items()))
     if args.json:
         Path(args.json).write_text(json.dumps({"split": "val", "shapes": len(ids), "checkpoint": args.checkpoint,
-                                               "threshold": threshold, "results": table}, indent=2))
+                                               "threshold": threshold, "pose": args.pose, "results": table}, indent=2))
 
 
 if __name__ == "__main__":

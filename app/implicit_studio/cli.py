@@ -22,6 +22,11 @@ UP_HELP = ("the scan's up axis: +y (default; the models were trained y-up), +z f
            "file's own axes")
 
 
+POSE_HELP = ("auto: a learned point-cloud model tries the scan in 25 poses (as it is and the quarter turns of its "
+             "tightest box) and keeps the one its coarse mesh fits best, for scans in any pose (a few seconds); "
+             "as-is (default): the file's axes")
+
+
 BOX_HELP = ("image inputs: the object's box in pixels (left, top, right, bottom); the object is isolated "
             "inside it (default: looked for from a centred box)")
 
@@ -45,7 +50,8 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     settings = Settings(model=args.model, checkpoint=args.checkpoint, resolution0=args.resolution0,
                         levels=args.levels, threshold=args.threshold, device=args.device,
                         seconds=args.seconds, refine=args.refine, seed=args.seed, units=args.units,
-                        voxel=args.voxel, trim=args.trim, box=parse_box(args.box) if args.box else None)
+                        voxel=args.voxel, trim=args.trim, box=parse_box(args.box) if args.box else None,
+                        pose=args.pose)
     settings.validate()
     check_output(out)
     up = parse_up(args.up)
@@ -77,6 +83,11 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         else:
             write_mesh(out, to_user(final.vertices), final.faces)
             vertices = len(final.vertices)
+    if "pose" in stats:
+        pose = stats["pose"]
+        log.info("pose search (%d poses, %.1f s): turned %.0f degrees for the model, mesh to points %.4f "
+                 "(as it is: %.4f); the mesh is written in the file's axes", pose["candidates"], pose["seconds"],
+                 pose["degrees"], pose["fit_distance"], pose["fit_distance_as_is"])
     stats.update(out=str(out), faces=faces, vertices=vertices,
                  first_mesh_s=stats["levels"][0]["t_s"], final_mesh_s=stats["levels"][-1]["t_s"],
                  evaluations=stats["levels"][-1]["evaluations"])
@@ -154,7 +165,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 def build_parser(argv: list[str] = ()) -> argparse.ArgumentParser:
     from .engine.device import DEVICE_CHOICES
-    from .engine.settings import DEFAULT_MODELS, OCCUPANCY, PARAMETERS, SDF
+    from .engine.settings import DEFAULT_MODELS, OCCUPANCY, PARAMETERS, POSES, SDF
 
     parser = argparse.ArgumentParser(prog="implicit-studio", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"implicit-studio {__version__}")
@@ -176,6 +187,7 @@ def build_parser(argv: list[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stats-json", help="write timings and counts to this JSON file")
     p.add_argument("--up", default="+y", help=UP_HELP)
+    p.add_argument("--pose", default=POSES[0], help=POSE_HELP)
     p.add_argument("--units", default="m", help="scene model: the file's units, m, cm or mm (default m)")
     _add_parameter(p, PARAMETERS["voxel"], float)
     _add_parameter(p, PARAMETERS["trim"], float)
@@ -213,6 +225,7 @@ def build_parser(argv: list[str] = ()) -> argparse.ArgumentParser:
                    help="cut the meshes away between the camera and the slice plane")
     p.add_argument("--exit-when-done", action="store_true")
     p.add_argument("--up", default="+y", help=UP_HELP)
+    p.add_argument("--pose", help=POSE_HELP)
     p.add_argument("--units", help="scene model: the file's units, m, cm or mm (default m)")
     p.add_argument("--box", metavar="X0,Y0,X1,Y1", help=BOX_HELP)
     p.set_defaults(func=cmd_gui)

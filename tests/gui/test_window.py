@@ -247,6 +247,25 @@ def test_up_axis_turns_the_scan_and_exports_in_the_file_axes(window, qtbot, box_
     assert np.allclose(trimesh.load(out, process=False).vertices, expected, atol=1e-5)
 
 
+def test_find_pose_is_offered_to_learned_point_models_and_reaches_the_run(window, qtbot, box_mesh_file):
+    panel = window.model_panel
+    for name, offered in (("convonet-3plane", True), ("onet-pointcloud", True), ("convonet-grid", True),
+                          ("siren", False), ("onet-image", False), ("convonet-scene", False)):
+        panel.set_model(name)
+        assert panel.pose.isEnabled() == offered, name
+    panel.set_model("convonet-3plane")
+    assert panel.values()["pose"] == "as-is"
+    panel.apply({"pose": "auto", "refine": 0.0})
+    assert panel.pose.isChecked() and panel.values()["pose"] == "auto"
+    with qtbot.waitSignal(window.idle, timeout=RUN_TIMEOUT_MS):
+        drop(window, box_mesh_file)
+    assert window.model.settings.pose == "auto" and window.grid.views[0].n_faces > 0
+    # the mesh is shown where the input is (the model's own frame never leaks out)
+    final = window.model.runs[0].final
+    assert np.allclose(final.vertices.min(axis=0), window.model.data.points.min(axis=0), atol=0.05)
+    assert np.allclose(final.vertices.max(axis=0), window.model.data.points.max(axis=0), atol=0.05)
+
+
 def test_a_request_thread_is_idle_only_with_nothing_waiting_or_running(qtbot):
     """``idle`` (what an unattended screenshot waits for) stays False while a request computes."""
     import threading

@@ -162,6 +162,22 @@ def test_up_axis_turns_the_scan_for_the_model_and_the_mesh_back(tmp_path, torus_
     assert m["iou"] > 0.6
 
 
+def test_pose_auto_turns_a_tilted_scan_for_the_model_and_writes_the_mesh_in_the_file_axes(tmp_path):
+    """A torus tilted 40 degrees, in user units: the 3-plane model finds a pose, says so on one log
+    line, and the mesh lands on the tilted torus."""
+    mesh = trimesh.creation.torus(0.3, 0.1)
+    mesh.apply_transform(trimesh.transformations.rotation_matrix(np.radians(40), [1.0, 0.0, 1.0]))
+    mesh.apply_scale(10.0)
+    mesh.apply_translation([5.0, -2.0, 1.0])
+    path, out = tmp_path / "tilted.ply", tmp_path / "o.ply"
+    mesh.export(path)
+    r = cli("reconstruct", path, "--model", "convonet-3plane", "--pose", "auto", "--out", out, "--levels", "1")
+    assert r.returncode == 0, r.stderr
+    assert "pose search (25 poses" in r.stderr and "written in the file's axes" in r.stderr
+    assert_in_user_units(out, mesh)
+    assert json.loads(cli("evaluate", out, path, "--json").stdout)["iou"] > 0.6
+
+
 def test_evaluate_reference_spheres(tmp_path):
     gt = trimesh.creation.icosphere(subdivisions=3, radius=0.40)
     pred = trimesh.creation.icosphere(subdivisions=3, radius=0.42)
@@ -186,6 +202,7 @@ def test_evaluate_reference_spheres(tmp_path):
     (["reconstruct", "{torus}", "--model", "siren", "--out", "dossier absent ü/o.ply"], "dossier absent ü"),
     (["evaluate", "{torus}", "vérité absente.ply"], "vérité absente.ply"),
     (["reconstruct", "{torus}", "--up", "w", "--out", "o.ply"], "unknown up axis 'w'"),
+    (["reconstruct", "{torus}", "--pose", "sideways", "--out", "o.ply"], "pose must be one of as-is, auto, not 'sideways'"),
     (["reconstruct", "{torus}", "--box", "1,2,3", "--out", "o.ply"], "--box must be four pixel coordinates"),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, torus_ply, args, message):

@@ -28,6 +28,7 @@ from .settings import Settings, threshold_parameter
 from .device import select_device
 from ..errors import InputError, ModelUnavailable
 from .events import Encoded, Event, Finished, FitProgress, Isolated, LevelMesh, Started, TileMesh
+from .pose import Pose
 from .registry import ModelSpec, default_checkpoint
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,7 @@ class ReconstructionSession:
         self._coarse: tuple | None = None   # (field, level-0 grid) of the last full meshing: remesh reuses it
         self.isolation: Isolated | None = None   # an image input's object, framed for the model
         self.checkpoint: Path | None = None
+        self.pose = Pose.identity()    # the frame a learned point model sees the input in (``engine.pose``)
         self._cancel = threading.Event()
         self._stop_fit = threading.Event()
         self._running = threading.Event()
@@ -169,7 +171,7 @@ class ReconstructionSession:
         if self.spec.metric:
             yield from self._scene(t0, stats, scene_sink)
         elif self.spec.learned:
-            self._prepare_learned()
+            self._prepare_learned(stats)
             stats["encode_s"] = time.perf_counter() - t0
             yield Encoded(stats["encode_s"])
             refine = self.refine_seconds
@@ -243,30 +245,46 @@ class ReconstructionSession:
             log.info("%s", iso.problem)
         return self.isolation
 
-    def _prepare_learned(self) -> None:
+    def _prepare_learned(self, stats: dict | None = None) -> None:
+        """Encode the input (in the pose found first, with ``Settings.pose == "auto"``) and set the
+        field and threshold; ``stats`` receives the pose search's summary."""
         from .checkpoints import tuned_threshold
 
         model, card = self.store.get(self.checkpoint, self.spec.name, self.device)
         cfg = model.cfg
+        threshold = tuned_threshold(card) if self.settings.threshold is None else self.settings.threshold
         with torch.inference_mode():
             if self.spec.input_kind == "image":
                 image = self.isolation.framed if self.isolation is not None else self.data.image
                 inputs = image_tensor(image, cfg.image_size).to(self.device)
             else:
                 n = self.settings.n_input_points or cfg.n_input_points
-                inputs = torch.from_numpy(subsample(self.data.points, n, self.settings.seed))[None].to(self.device)
+                points = subsample(self.data.points, n, self.settings.seed)
+                if self.settings.pose == "auto":
+                    self._find_pose(model, points, logit(threshold), {} if stats is None else stats)
+                inputs = torch.from_numpy(self.pose.to_model(points))[None].to(self.device)
             code = model.encode(inputs)
 
         @torch.inference_mode()
-        def field(points: np.ndarray) -> np.ndarray:
+        def model_field(points: np.ndarray) -> np.ndarray:
             pts = torch.from_numpy(np.ascontiguousarray(points, dtype=np.float32))[None].to(self.device)
             return model.decode(pts, code)[0].float().cpu().numpy()
 
+        field = self.pose.field(model_field)
         self.field = field
         self._prior = (model, code)
-        self.threshold = tuned_threshold(card) if self.settings.threshold is None else self.settings.threshold
-        self.iso = logit(self.threshold)
+        self.threshold = threshold
+        self.iso = logit(threshold)
         self._prior_field = field      # last: ``prior_view`` needs the threshold too
+
+    def _find_pose(self, model: torch.nn.Module, points: np.ndarray, iso: float, stats: dict) -> None:
+        """``Settings.pose == "auto"``: the pose ``model`` fits ``points`` (the encoder's input) best in."""
+        from .pose import find_pose
+
+        search = find_pose(model, points, iso, self.device, self._cancel)
+        if search is not None:          # (cancelled: the run ends after encoding, as is)
+            self.pose = search.pose
+            stats["pose"] = search.summary()
 
     def _mesh(self, t0: float, stats: dict, preview: bool = False, levels: int | None = None,
               fit_step: int | None = None, last: bool = True, cancel: Callable[[], bool] | None = None,
@@ -410,10 +428,11 @@ class ReconstructionSession:
         else:
             normals = self.data.normals
         model, code = self._prior
+        points, normals = self.pose.to_model(points), None if normals is None else self.pose.turn(normals)
         with self._model_lock:
             refiner = Refiner(model, code, points, normals, self.iso, self.device, self.settings.seed,
                               DEFAULTS[self.spec.name])
-            self.field = refiner.field
+            self.field = self.pose.field(refiner.field)
         stats["refine"] = yield from self._optimise(refiner, seconds, "refine", t0, stats, refiner.cfg.steps)
         if not self.cancelled:
             yield from self._mesh(t0, stats, fit_step=refiner.steps)

@@ -17,6 +17,8 @@ DEFAULT_MODELS = ("convonet-grid", "convonet-3plane")
 
 OCCUPANCY_THRESHOLD = 0.2   # ONet's default iso-level, for weights whose card names none
 SDF_LEVEL = 0.0             # fitted signed distance functions mesh their zero level set
+# "auto": the learned point models look for the pose they fit the scan best in (``engine.pose``)
+POSES = ("as-is", "auto")
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,13 @@ SDF = Parameter("threshold", SDF_LEVEL, -0.2, 0.2, "", "signed distance level th
 MAX_FINE_RESOLUTION = 1024
 
 
+def parse_pose(text: str) -> str:
+    """``text`` if it is one of ``POSES``, else an InputError of one line."""
+    if text not in POSES:
+        raise InputError(f"pose must be one of {', '.join(POSES)}, not {text!r}")
+    return text
+
+
 def threshold_parameter(learned: bool) -> Parameter:
     """The threshold's range for an occupancy model (``learned``) or a fitted SDF."""
     return OCCUPANCY if learned else SDF
@@ -85,6 +94,9 @@ class Settings:
     trim : the scene model: faces farther than this (metres) from every input point are dropped (0: none)
     box : (x0, y0, x1, y1) pixels of an image input that hold the object (None: the object is
         looked for from a centred box, see ``io.photo``)
+    pose : "as-is" (the input's own axes) or "auto": a learned point model (not the scene model)
+        tries the input in 25 poses and keeps the one its coarse mesh fits best (``engine.pose``);
+        meshes still come back in the input's frame
     """
 
     model: str = DEFAULT_MODELS[0]
@@ -103,6 +115,7 @@ class Settings:
     voxel: float = PARAMETERS["voxel"].default
     trim: float = PARAMETERS["trim"].default
     box: tuple[int, int, int, int] | None = None
+    pose: str = POSES[0]
 
     def validate(self):
         """Check the settings (and a learned model's checkpoint) without loading anything heavy;
@@ -122,6 +135,7 @@ class Settings:
                              f"not {self.resolution0 * 2 ** self.levels}")
         if self.refine is not None:
             PARAMETERS["refine"].check(self.refine)
+        parse_pose(self.pose)
         if self.threshold is not None:
             threshold_parameter(spec.learned).check(self.threshold)
         if spec.learned:

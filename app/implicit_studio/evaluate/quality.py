@@ -81,9 +81,10 @@ def rotated_shape(shape: dict, seed: int) -> dict:
 
 
 def reconstruct(model: str, data, seconds: float, checkpoint: str | None = None, threshold: float | None = None,
-                refine: float | None = 0.0):
+                refine: float | None = 0.0, pose: str = "as-is"):
     """Final mesh (trimesh, unit frame) of one session run, or None if empty; and seconds taken.
-    ``refine``: seconds of test-time refinement (0: the prior alone, None: the model's default)."""
+    ``refine``: seconds of test-time refinement (0: the prior alone, None: the model's default);
+    ``pose``: ``Settings.pose``."""
     import trimesh
 
     from ..engine.events import LevelMesh
@@ -91,7 +92,8 @@ def reconstruct(model: str, data, seconds: float, checkpoint: str | None = None,
 
     t0 = time.perf_counter()
     final = None
-    settings = Settings(model=model, seconds=seconds, checkpoint=checkpoint, threshold=threshold, refine=refine)
+    settings = Settings(model=model, seconds=seconds, checkpoint=checkpoint, threshold=threshold, refine=refine,
+                        pose=pose)
     for event in ReconstructionSession(data, settings).run():
         if isinstance(event, LevelMesh) and event.final:
             final = event
@@ -134,6 +136,16 @@ def spread_ids(root: Path, split: str, n_shapes: int) -> list[str]:
     return ids[::max(1, len(ids) // n_shapes)][:n_shapes]
 
 
+VARIANTS = ("+pose", "+refine", "@photo")   # suffixes of a benchmark row's name, in this order
+
+
+def base_model(name: str) -> str:
+    """A benchmark row's model: ``name`` without its ``VARIANTS`` suffixes ("convonet-grid+pose+refine")."""
+    for suffix in reversed(VARIANTS):
+        name = name.removesuffix(suffix)
+    return name
+
+
 def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, siren_shapes: int,
                    siren_seconds: float, seed: int, checkpoint: str | None = None,
                    threshold: float | None = None, inputs: str = "uniform", rotate: bool = False) -> dict:
@@ -141,7 +153,7 @@ def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, sir
     (``checkpoint`` replaces the shipped weights and ``threshold`` their iso-level, for a single
     learned model; ``inputs`` is one of INPUT_KINDS; ``rotate`` turns each shape at random). A
     learned model is its prior alone; ``NAME+refine`` is the same model refined to each input with
-    its default budget."""
+    its default budget, ``NAME+pose`` the model in the pose it finds for each input (``engine.pose``)."""
     from ..engine.registry import get_spec
     from ..train.data.dataset import load_shape
     from ..io.inputs import InputData
@@ -160,7 +172,7 @@ def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, sir
             if name == "poisson":
                 mesh, dt = poisson(benchmark_input(shape, 3000, seed + k, inputs))
             else:
-                model, refined = name.removesuffix("+refine").removesuffix("@photo"), name.endswith("+refine")
+                model, refined, posed = base_model(name), "+refine" in name, "+pose" in name
                 spec = get_spec(model)
                 if spec.input_kind == "image":
                     image = shape["images"][0]
@@ -173,7 +185,7 @@ def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, sir
                     n_in = getattr(spec.config("cpu"), "n_input_points", 3000)
                     data = InputData(shape_id, "points", points=benchmark_input(shape, n_in, seed + k, inputs))
                 mesh, dt = reconstruct(model, data, siren_seconds, *((checkpoint, threshold) if spec.learned else (None, None)),
-                                       refine=None if refined else 0.0)
+                                       refine=None if refined else 0.0, pose="auto" if posed else "as-is")
             metrics = evaluate_against_samples(mesh, *gt, seed=seed)
             metrics["seconds"] = dt
             metrics["shape"] = shape_id
@@ -231,6 +243,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--siren-seconds", type=float, default=60.0)
     parser.add_argument("--models", default="onet-pointcloud,onet-image,convonet-3plane,convonet-grid,poisson,siren",
                         help="comma-separated; NAME+refine adds a learned model refined to each input, "
+                             "NAME+pose one in the pose it finds for each input (NAME+pose+refine both), "
                              "IMAGE-MODEL@photo the image model on views over photographic backgrounds")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--splits", default="test,heldout,unfamiliar",
@@ -255,16 +268,17 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.data)
     if not (root / "manifest.json").is_file():
         raise InputError(f"{root}: no data set there (manifest.json missing); run 'implicit-studio data build'")
-    def base(m: str) -> str:
-        return m.removesuffix("+refine").removesuffix("@photo")
-
-    unknown = [m for m in args.models.split(",") if m != "poisson" and base(m) not in MODELS]
+    unknown = [m for m in args.models.split(",") if m != "poisson" and base_model(m) not in MODELS]
     if unknown:
         raise InputError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)} or poisson")
-    if any(m.endswith("@photo") and MODELS[base(m)].input_kind != "image" for m in args.models.split(",")):
+    if any(("+pose" in m or "+refine" in m) and (base_model(m) not in MODELS or not MODELS[base_model(m)].learned
+                                                 or MODELS[base_model(m)].input_kind != "points")
+           for m in args.models.split(",")):
+        raise InputError("+pose and +refine apply to the learned point-cloud models")
+    if any(m.endswith("@photo") and MODELS[base_model(m)].input_kind != "image" for m in args.models.split(",")):
         raise InputError("@photo applies to the image model (onet-image@photo)")
     models = [m for m in args.models.split(",")
-              if m == "poisson" or not MODELS[base(m)].learned or default_checkpoint(base(m))]
+              if m == "poisson" or not MODELS[base_model(m)].learned or default_checkpoint(base_model(m))]
     results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", "splits": {},
                "inputs": "300 points (ONet) / 3000 points (others), noise std 0.005; image: view 0",
                "input_kind": args.inputs, "rotate": args.rotate, "checkpoint": args.checkpoint, "skipped": {}}
@@ -277,11 +291,11 @@ def run(args: argparse.Namespace) -> int:
         print(f"benchmark quality: {name} skipped: {why}", file=sys.stderr)
     threshold = None
     if args.checkpoint:
-        learned = {base(m) for m in models if m != "poisson" and MODELS[base(m)].learned}
+        learned = {base_model(m) for m in models if m != "poisson" and MODELS[base_model(m)].learned}
         if len(learned) != 1:
             raise InputError("--checkpoint needs exactly one learned model in --models")
         threshold = args.threshold or tuned_threshold(read_card(Path(args.checkpoint)))
-    if args.inputs == "partial" and any(m != "poisson" and MODELS[base(m)].input_kind == "image"
+    if args.inputs == "partial" and any(m != "poisson" and MODELS[base_model(m)].input_kind == "image"
                                         for m in models):
         raise InputError("--inputs partial applies to point inputs: leave the image model out of --models")
     for split in args.splits.split(","):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QPushButton, QSpinBox, QVBoxLayout)
 
-from ..engine.settings import DEFAULT_MODELS, PARAMETERS, Parameter, threshold_parameter
+from ..engine.settings import DEFAULT_MODELS, PARAMETERS, POSES, Parameter, threshold_parameter
 from ..engine.registry import MODELS, default_checkpoint
 from ..engine.checkpoints import default_threshold
 
@@ -92,12 +92,17 @@ class ModelPanel(QGroupBox):
         for units, title in (("m", "metres"), ("cm", "centimetres"), ("mm", "millimetres")):
             self.units.addItem(title, units)
         self.units.setToolTip("What the scan's coordinates are in (scene model)")
+        self.pose = QCheckBox("Find pose")
+        self.pose.setToolTip("Try the scan in 25 poses (as it is and the quarter turns of its tightest box) and keep "
+                             "the one the model's\ncoarse mesh fits best: for scans in any pose (a few seconds more; "
+                             "meshes stay in the file's axes)")
         form = QFormLayout()
         form.addRow("Resolution", self.resolution0)
         form.addRow("Levels", self.levels)
         form.addRow("Threshold", self.threshold)
         form.addRow("Fit time", self.seconds)
         form.addRow("Refine", self.refine)
+        form.addRow("Pose", self.pose)
         form.addRow("Voxel", self.voxel)
         form.addRow("Trim", self.trim)
         form.addRow("Units", self.units)
@@ -143,6 +148,7 @@ class ModelPanel(QGroupBox):
             self.threshold.setValue(default_threshold(spec.name))
         self.seconds.setEnabled(not spec.learned)
         self.refine.setEnabled(spec.learned and spec.input_kind == "points")     # the scene model: per tile
+        self.pose.setEnabled(spec.learned and spec.input_kind == "points" and not spec.metric)
         for box in self._scene_rows:
             box.setEnabled(spec.metric)
         self.resolution0.setEnabled(not spec.metric)
@@ -171,6 +177,7 @@ class ModelPanel(QGroupBox):
         """The Settings fields this panel controls."""
         return {"model": self.model, "resolution0": self.resolution0.value(), "levels": self.levels.value(),
                 "threshold": self.threshold.value(), "seconds": self.seconds.value(), "refine": self.refine.value(),
+                "pose": POSES[1] if self.pose.isChecked() else POSES[0],
                 "voxel": self.voxel.value(), "trim": self.trim.value(), "units": self.units.currentData()}
 
     def apply(self, values: dict) -> None:
@@ -180,6 +187,8 @@ class ModelPanel(QGroupBox):
         for key in ("resolution0", "levels", "seconds", "refine", "voxel", "trim"):
             if key in values:
                 getattr(self, key).setValue(values[key])
+        if "pose" in values:
+            self.pose.setChecked(values["pose"] == POSES[1])
         if "units" in values:
             self.units.setCurrentIndex(max(0, self.units.findData(values["units"])))
         if "threshold" in values:
