@@ -53,7 +53,8 @@ def main() -> None:
         parser.error("--checkpoint measures one model")
     threshold = (args.threshold or tuned_threshold(read_card(Path(args.checkpoint)))) if args.checkpoint else None
     ids = spread_ids(root, "val", args.shapes)
-    scores: dict[str, dict[str, list]] = {m: {} for m in models}
+    row = {m: m if args.pose == "as-is" else f"{m}+pose" for m in models}    # rows named as benchmark quality's
+    scores: dict[str, dict[str, list]] = {row[m]: {} for m in models}
     for k, shape_id in enumerate(ids):
         shape = load_shape(root / "shapes" / f"{shape_id}.npz")
         for name, R in rotations(k).items():
@@ -64,7 +65,7 @@ def main() -> None:
                 mesh, _ = reconstruct(m, data, 1.0, args.checkpoint, threshold, pose=args.pose)
                 r = evaluate_against_samples(mesh, posed["uniform_points"], shape["uniform_occ"],
                                              posed["surface_points"], posed["surface_normals"], seed=0)
-                scores[m].setdefault(name, []).append((r["iou"] or 0.0, r["fscore_1pct"] or 0.0))
+                scores[row[m]].setdefault(name, []).append((r["iou"] or 0.0, r["fscore_1pct"] or 0.0))
     table = {m: {name: {"iou": float(np.mean([v[0] for v in rows])), "fscore_1pct": float(np.mean([v[1] for v in rows]))}
                  for name, rows in by_rot.items()} for m, by_rot in scores.items()}
     for m, by_rot in table.items():

@@ -260,6 +260,7 @@ def test_find_pose_is_offered_to_learned_point_models_and_reaches_the_run(window
     with qtbot.waitSignal(window.idle, timeout=RUN_TIMEOUT_MS):
         drop(window, box_mesh_file)
     assert window.model.settings.pose == "auto" and window.grid.views[0].n_faces > 0
+    assert ", pose " in window.grid.views[0].caption.text()
     # the mesh is shown where the input is (the model's own frame never leaks out)
     final = window.model.runs[0].final
     assert np.allclose(final.vertices.min(axis=0), window.model.data.points.min(axis=0), atol=0.05)

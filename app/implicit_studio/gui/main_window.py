@@ -54,6 +54,13 @@ def app_settings() -> QSettings:
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "ImplicitStudio", "implicit-studio")
 
 
+def pose_note(pose: dict | None) -> str:
+    """A view caption's note on a pose search's outcome (``PoseSearch.summary``); "" without one."""
+    if pose is None:
+        return ""
+    return f", pose found: turned {pose['degrees']:.0f} degrees" if pose["degrees"] > 0.5 else ", pose kept as is"
+
+
 class MainWindow(QMainWindow):
     """Drop a file, pick a model, watch the mesh refine; ``idle`` fires when all work is done."""
 
@@ -430,7 +437,7 @@ class MainWindow(QMainWindow):
             elif run.model in MODELS:
                 total = event.stats.get("total_s", 0.0)
                 view.set_caption(view.caption.text().split(":")[0] + f" done in {total:.2f} s, "
-                                 f"{view.n_faces:,} faces")
+                                 f"{view.n_faces:,} faces" + pose_note(event.stats.get("pose")))
                 if self.model.data.gt_mesh is None:
                     self.metrics.set_note(index, "no ground truth (open a mesh to get metrics)")
             self.statusBar().showMessage(status)
