@@ -19,3 +19,23 @@ def test_plain_table_has_a_header_and_a_row_per_model():
     assert lines[0] == "test (test box)" and lines[1].split()[:3] == ["model", "shapes", "IoU"]
     assert [line.split()[0] for line in lines[2:]] == ["poisson", "siren"]
     assert lines[2].split()[1:3] == ["1", "0.900"]
+
+
+def test_row_names_carry_their_variants_and_bad_ones_are_refused(tmp_path):
+    import argparse
+
+    import pytest
+
+    from implicit_studio.errors import InputError
+    from implicit_studio.evaluate.quality import add_arguments, base_model, run
+
+    assert [base_model(n) for n in ("convonet-grid", "convonet-grid+pose+refine", "onet-pointcloud+refine",
+                                    "onet-image@photo", "poisson")] == \
+        ["convonet-grid", "convonet-grid", "onet-pointcloud", "onet-image", "poisson"]
+    (tmp_path / "manifest.json").write_text("{}")
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    for models, message in (("poisson+pose", "unknown model"), ("siren+refine", "apply to the learned point-cloud"),
+                            ("onet-image+pose", "apply to the learned point-cloud")):
+        with pytest.raises(InputError, match=message):
+            run(parser.parse_args(["--data", str(tmp_path), "--models", models]))

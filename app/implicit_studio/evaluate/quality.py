@@ -271,8 +271,8 @@ def run(args: argparse.Namespace) -> int:
     unknown = [m for m in args.models.split(",") if m != "poisson" and base_model(m) not in MODELS]
     if unknown:
         raise InputError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)} or poisson")
-    if any(("+pose" in m or "+refine" in m) and (base_model(m) not in MODELS or not MODELS[base_model(m)].learned
-                                                 or MODELS[base_model(m)].input_kind != "points")
+    if any(("+pose" in m or "+refine" in m) and not (MODELS[base_model(m)].learned
+                                                     and MODELS[base_model(m)].input_kind == "points")
            for m in args.models.split(",")):
         raise InputError("+pose and +refine apply to the learned point-cloud models")
     if any(m.endswith("@photo") and MODELS[base_model(m)].input_kind != "image" for m in args.models.split(",")):
