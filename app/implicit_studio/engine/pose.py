@@ -5,11 +5,10 @@ ConvONet and ONet much of their quality (``scripts/orientation_check.py``). ``fi
 the input as it is and in the 24 quarter turns of the axes of its tightest bounding box (trimesh
 ``oriented_bounds``), which line a turned object's main faces up with the axes again, one of
 them upright (an upright scan's own quarter turns are among them up to the box's small tilt).
-Each candidate is encoded, meshed coarsely
-and scored by how far the mesh and the input points lie from each other (mean distance both
-ways, in the input's units); the closest fit wins, unless it is within ``AS_IS_MARGIN`` of the
-input as it is. A coarse grid
-ranks every candidate and a finer one the best few.
+Each candidate is encoded, meshed coarsely and scored by how far the mesh and the input points
+lie from each other (mean distance both ways, in the input's units); the closest fit wins,
+unless it is within ``AS_IS_MARGIN`` of the input as it is. A coarse grid ranks every candidate
+and a finer one the best few.
 
 A ``Pose`` maps the input's unit frame to the frame the model sees (turned, then fitted to the
 unit box again); ``Pose.field`` wraps the model's field so that everything downstream (MISE,
@@ -25,7 +24,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from ..io.normalize import BOX, BOX_HALF
+from ..io.normalize import BOX, BOX_HALF, Normalization
 from .meshing.marching import extract_mesh
 from .meshing.mise import dense_grid, is_cancelled
 
@@ -73,10 +72,8 @@ class Pose:
     def fitted(cls, rotation: np.ndarray, points: np.ndarray) -> "Pose":
         """``rotation`` then the unit box fitted to the turned ``points`` (N, 3): bounding-box
         centre at 0, longest side 1, as loading a file does (``io.normalize``)."""
-        turned = np.asarray(points, dtype=np.float64) @ rotation.T
-        lo, hi = turned.min(axis=0), turned.max(axis=0)
-        extent = float((hi - lo).max())
-        return cls(rotation, (lo + hi) / 2.0, extent if extent > 0 else 1.0)
+        frame = Normalization.fit(np.asarray(points, dtype=np.float64) @ rotation.T)
+        return cls(rotation, frame.center, frame.scale)
 
     @property
     def is_identity(self) -> bool:
