@@ -6,8 +6,8 @@ the input as it is and in the 24 quarter turns of the axes of its tightest bound
 ``oriented_bounds``), which line a turned object's main faces up with the axes again, one of
 them upright (an upright scan's own quarter turns are among them up to the box's small tilt).
 Each candidate is encoded, meshed coarsely and scored by how far the mesh and the input points
-lie from each other (mean distance both ways, in the input's units); the closest fit wins,
-unless it is within ``AS_IS_MARGIN`` of the input as it is. A coarse grid ranks every candidate
+lie from each other (``fit_distance``, in the input's units); the closest fit wins, unless it is
+within ``AS_IS_MARGIN`` of the input as it is. A coarse grid ranks every candidate
 and a finer one the best few.
 
 A ``Pose`` maps the input's unit frame to the frame the model sees (turned, then fitted to the
@@ -116,7 +116,7 @@ class PoseSearch:
     """The outcome of ``find_pose``: the pose, how well it and the input as it is fit, the time."""
 
     pose: Pose
-    distance: float           # mean mesh <-> input distance of the chosen pose (input unit frame)
+    distance: float           # ``fit_distance`` of the chosen pose (input unit frame)
     distance_as_is: float     # the same for the input as it is
     candidates: int
     seconds: float
@@ -149,8 +149,11 @@ def candidate_poses(points: np.ndarray) -> list[Pose]:
 
 def fit_distance(encode: Callable, decode: Callable, points: np.ndarray, pose: Pose, iso: float,
                  resolution: int, seed: int = 0) -> float:
-    """Mean distance from ``points`` (N, 3) to the coarse mesh of the model in ``pose`` plus the mean
+    """Mean distance from ``points`` (N, 3) to the coarse mesh of the model in ``pose`` plus the median
     distance from that mesh's samples to the points, in the input's unit frame (inf: no surface).
+
+    The median, not the mean, of the second term: a partial scan's unseen sides are rightly filled
+    in far from every point, and that completion should not count against the pose.
 
     encode : (N, 3) float32 model-frame points -> the model's code
     decode : ((M, 3) float32 model-frame points, code) -> (M,) logits
@@ -168,7 +171,7 @@ def fit_distance(encode: Callable, decode: Callable, points: np.ndarray, pose: P
     samples, _ = trimesh.sample.sample_surface(mesh, SCORE_SAMPLES, seed=seed)
     to_mesh = cKDTree(samples).query(model_points)[0]
     to_points = cKDTree(model_points).query(samples)[0]
-    return float(pose.scale * (to_mesh.mean() + to_points.mean()))
+    return float(pose.scale * (to_mesh.mean() + np.median(to_points)))
 
 
 def find_pose(model: torch.nn.Module, points: np.ndarray, iso: float, device: torch.device,
