@@ -58,7 +58,7 @@ def pose_note(pose: dict | None) -> str:
     """A view caption's note on a pose search's outcome (``PoseSearch.summary``); "" without one."""
     if pose is None:
         return ""
-    return f", pose found: turned {pose['degrees']:.0f} degrees" if pose["degrees"] > 0.5 else ", pose kept as is"
+    return f", pose turned {pose['degrees']:.0f}\N{DEGREE SIGN}" if pose["degrees"] > 0.5 else ", pose as is"
 
 
 class MainWindow(QMainWindow):
