@@ -7,8 +7,8 @@ the input as it is and in the 24 quarter turns of the axes of its tightest bound
 them upright (an upright scan's own quarter turns are among them up to the box's small tilt).
 Each candidate is encoded, meshed coarsely and scored by how far the mesh and the input points
 lie from each other (``fit_distance``, in the input's units); the closest fit wins, unless it is
-within ``AS_IS_MARGIN`` of the input as it is. A coarse grid ranks every candidate
-and a finer one the best few.
+within ``AS_IS_MARGIN`` of the input as it is. A coarse grid ranks every candidate and a finer
+one the best few.
 
 A ``Pose`` maps the input's unit frame to the frame the model sees (turned, then fitted to the
 unit box again); ``Pose.field`` wraps the model's field so that everything downstream (MISE,
@@ -147,22 +147,21 @@ def candidate_poses(points: np.ndarray) -> list[Pose]:
     return [Pose.identity()] + [Pose.fitted(turn @ box, points) for turn in CUBE]
 
 
-def fit_distance(encode: Callable, decode: Callable, points: np.ndarray, pose: Pose, iso: float,
-                 resolution: int, seed: int = 0) -> float:
+def fit_distance(decode: Callable, code, points: np.ndarray, pose: Pose, iso: float, resolution: int,
+                 seed: int = 0) -> float:
     """Mean distance from ``points`` (N, 3) to the coarse mesh of the model in ``pose`` plus the median
     distance from that mesh's samples to the points, in the input's unit frame (inf: no surface).
 
     The median, not the mean, of the second term: a partial scan's unseen sides are rightly filled
     in far from every point, and that completion should not count against the pose.
 
-    encode : (N, 3) float32 model-frame points -> the model's code
     decode : ((M, 3) float32 model-frame points, code) -> (M,) logits
+    code : the model's code of ``pose.to_model(points)``
     """
     import trimesh
     from scipy.spatial import cKDTree
 
     model_points = pose.to_model(points)
-    code = encode(model_points)
     grid = dense_grid(lambda q: decode(q, code), resolution, BOX, 1 << 16)
     vertices, faces = extract_mesh(grid, iso, BOX)
     if len(faces) == 0:
@@ -180,8 +179,9 @@ def find_pose(model: torch.nn.Module, points: np.ndarray, iso: float, device: to
     (N, 3), the encoder's input in the unit frame, most closely; None if cancelled.
 
     iso : the logit the surface is meshed at; cancel : a ``threading.Event``, a callable or None.
-    Every candidate is scored on a
-    ``COARSE_RESOLUTION`` grid, the ``FINALISTS`` best again on a ``FINE_RESOLUTION`` one.
+    Every candidate is scored on a ``COARSE_RESOLUTION`` grid, the ``FINALISTS`` best and the input
+    as it is again on a ``FINE_RESOLUTION`` one. Each candidate is encoded once: the codes of those
+    that may still be finalists are kept for the second round (encoding is most of the search's cost).
     """
     t0 = time.perf_counter()
 
@@ -195,17 +195,21 @@ def find_pose(model: torch.nn.Module, points: np.ndarray, iso: float, device: to
         return model.decode(pts, code)[0].float().cpu().numpy()
 
     poses = candidate_poses(points)
-    coarse = []
-    for pose in poses:
+    coarse: dict[int, float] = {}
+    codes: dict = {}
+    finalists = [0]
+    for index, pose in enumerate(poses):
         if is_cancelled(cancel):
             return None
-        coarse.append(fit_distance(encode, decode, points, pose, iso, COARSE_RESOLUTION))
-    finalists = sorted(set(np.argsort(coarse, kind="stable")[:FINALISTS].tolist()) | {0})
+        codes[index] = encode(pose.to_model(points))
+        coarse[index] = fit_distance(decode, codes[index], points, pose, iso, COARSE_RESOLUTION)
+        finalists = sorted(set(sorted(coarse, key=lambda i: (coarse[i], i))[:FINALISTS]) | {0})
+        codes = {i: codes[i] for i in finalists}
     fine = {}
     for index in finalists:
         if is_cancelled(cancel):
             return None
-        fine[index] = fit_distance(encode, decode, points, poses[index], iso, FINE_RESOLUTION)
+        fine[index] = fit_distance(decode, codes[index], points, poses[index], iso, FINE_RESOLUTION)
     best = min(finalists, key=lambda i: (fine[i], i))
     if fine[best] > (1.0 - AS_IS_MARGIN) * fine[0]:
         best = 0
