@@ -108,6 +108,29 @@ def test_init_can_widen_the_unet_of_trained_weights(tiny_data, tmp_path):
                            widen_unet=filters, **base))
 
 
+def test_init_can_change_the_feature_side_of_trained_weights(tiny_data, tmp_path):
+    first = tmp_path / "first"
+    base = dict(model="convonet-grid", data=str(tiny_data), batch_size=2, n_queries=256, val_shapes=1, warmup=2)
+    train(TrainOptions(out=str(first), total_steps=1, val_every=1, **base))
+    start, _ = load_checkpoint(first / "last.safetensors", expected_model="convonet-grid")
+    finer = start.cfg.reso + 4
+    run = tmp_path / "finer"
+    train(TrainOptions(out=str(run), total_steps=1, val_every=1, init=str(first / "last.safetensors"),
+                       reso=finer, **base))
+    model, card = load_checkpoint(run / "last.safetensors", expected_model="convonet-grid")
+    assert model.cfg.reso == finer and model.encoder.reso == finer
+    assert card["init_from"]["reso"] == [start.cfg.reso, finer]
+    # the resumed run keeps the side it was trained at
+    summary = train(TrainOptions(out=str(run), total_steps=2, val_every=1, resume=True, **base))
+    assert summary["steps"] == 2
+    assert load_checkpoint(run / "last.safetensors", expected_model="convonet-grid")[0].cfg.reso == finer
+    with pytest.raises(InputError, match="give --init too"):
+        train(TrainOptions(out=str(tmp_path / "x"), total_steps=1, reso=40, **base))
+    with pytest.raises(InputError, match="--reso 42: give a multiple of 4"):
+        train(TrainOptions(out=str(tmp_path / "y"), total_steps=1, init=str(first / "last.safetensors"),
+                           reso=42, **base))
+
+
 def test_scan_like_bf16_training_runs_and_resumes_with_its_settings(tiny_data, tmp_path):
     out = tmp_path / "scan"
     opts = TrainOptions(model="convonet-grid", data=str(tiny_data), out=str(out), total_steps=3, val_every=3,

@@ -1,4 +1,5 @@
-"""Widening a ConvONet's U-Net keeps what it computes and lets the new channels learn."""
+"""Widening a ConvONet's U-Net keeps what it computes and lets the new channels learn; a new
+feature side keeps every weight."""
 
 import pytest
 import torch
@@ -8,7 +9,7 @@ from implicit_studio.engine.registry import get_spec
 from implicit_studio.engine.models.convonet import ConvONetConfig
 from implicit_studio.engine.models.encoders import UNet
 from implicit_studio.train.widen import widen_unet, widened
-from implicit_studio.train.trainer import widen_for_init
+from implicit_studio.train.trainer import reso_for_init, widen_for_init
 
 
 @pytest.mark.parametrize("dims,size", [(2, 16), (3, 8)])
@@ -61,3 +62,25 @@ def test_only_convonets_can_be_widened_from_the_command_line_within_bounds():
         widen_for_init(get_spec("onet-pointcloud").config("cpu").build(), 64)
     with pytest.raises(InputError, match="at most 256 filters"):
         widen_for_init(ConvONetConfig(kind="3plane", reso=16, unet_depth=2, unet_filters=4).build(), 100000)
+
+
+def test_a_new_feature_side_keeps_every_weight_and_changes_the_cells():
+    torch.manual_seed(3)
+    model = ConvONetConfig(kind="grid", reso=8, unet_depth=2, unet_filters=4).build().eval()
+    finer = reso_for_init(model, 12).eval()
+    assert finer.cfg.reso == 12 and model.cfg.reso == 8
+    for (name, a), b in zip(model.state_dict().items(), finer.state_dict().values()):
+        assert torch.equal(a, b), name
+    points = torch.rand(1, 300, 3) - 0.5
+    with torch.no_grad():
+        assert finer.encode(points)["grid"].shape[-3:] == (12, 12, 12)
+
+
+def test_only_convonets_get_a_new_side_and_only_one_their_unet_can_halve():
+    with pytest.raises(InputError, match="ConvONet models only"):
+        reso_for_init(get_spec("onet-pointcloud").config("cpu").build(), 40)
+    grid = ConvONetConfig(kind="grid", reso=8, unet_depth=3, unet_filters=4).build()
+    with pytest.raises(InputError, match="multiple of 4"):
+        reso_for_init(grid, 10)
+    with pytest.raises(InputError, match="from 8 to 128"):
+        reso_for_init(grid, 132)

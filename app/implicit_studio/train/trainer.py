@@ -60,6 +60,7 @@ class TrainOptions:
     device: str = "auto"
     init: str | None = None     # a fresh run starts from these weights (a shipped checkpoint)
     widen_unet: int | None = None   # with init: first widen a ConvONet's U-Net to this many filters
+    reso: int | None = None     # with init: a ConvONet's grid or plane side (its weights do not depend on it)
     # scan-like inputs and poses (data/scans.py; point models only; validation stays plain)
     partial: float = 0.0        # fraction of draws that see the shape from 1-3 viewpoints only
     point_counts: str = ""      # "LOW-HIGH" points per cloud before the encoder's subset ("" = n_input_points)
@@ -88,6 +89,26 @@ def widen_for_init(model: torch.nn.Module, filters: int) -> torch.nn.Module:
     if filters > MAX_UNET_FILTERS:
         raise InputError(f"--widen-unet {filters}: at most {MAX_UNET_FILTERS} filters (the paper uses 32)")
     return widened(model, filters)
+
+
+RESO_RANGE = (8, 128)
+
+
+def reso_for_init(model: torch.nn.Module, reso: int) -> torch.nn.Module:
+    """``model`` with its feature grid or planes ``reso`` cells a side, or a one-line error.
+
+    A ConvONet's weights (point encoder, U-Net convolutions, decoder) do not depend on the side,
+    so they carry over unchanged; only the size of a cell, and so the detail the features hold, changes.
+    """
+    if not isinstance(model, ConvONet):
+        raise InputError("--reso applies to ConvONet models only")
+    step = 2 ** (model.cfg.unet_depth - 1)
+    if not RESO_RANGE[0] <= reso <= RESO_RANGE[1] or reso % step:
+        raise InputError(f"--reso {reso}: give a multiple of {step} (the U-Net halves it {step.bit_length() - 1} "
+                         f"times) from {RESO_RANGE[0]} to {RESO_RANGE[1]}")
+    resized = replace(model.cfg, reso=reso).build().to(next(model.parameters()).device)
+    resized.load_state_dict(model.state_dict(), strict=True)
+    return resized
 
 
 def _dist_info() -> tuple[int, int]:
@@ -320,9 +341,14 @@ def _starting_point(opts: TrainOptions, spec, device: torch.device, state_path: 
         if opts.widen_unet:
             state["init"]["widened_unet_filters"] = [model.cfg.unet_filters, opts.widen_unet]
             model = widen_for_init(model, opts.widen_unet)
+        if opts.reso:
+            state["init"]["reso"] = [model.cfg.reso, opts.reso]
+            model = reso_for_init(model, opts.reso)
         return model, model.cfg, state
     if opts.widen_unet:
         raise InputError("--widen-unet widens the weights given by --init: give --init too")
+    if opts.reso:
+        raise InputError("--reso changes the side of the weights given by --init: give --init too")
     return cfg.build().to(device), cfg, state
 
 
@@ -330,13 +356,13 @@ def _starting_point(opts: TrainOptions, spec, device: torch.device, state_path: 
 # scene model is convonet-grid's architecture (registry: the same ConvONetConfig sizes) trained on
 # room crops in metres, so the object model's weights are its natural starting point
 INIT_FROM = {"convonet-scene": ("convonet-grid",)}
-INPUT_FIELDS = ("n_input_points", "input_noise")    # config fields that size the data, not the network
+WEIGHT_FREE_FIELDS = ("n_input_points", "input_noise", "reso")   # config fields the weights do not depend on
 
 
 def init_weights(path: Path, spec, cfg, device: torch.device) -> tuple[torch.nn.Module, dict]:
     """The model and card of ``--init``: a checkpoint of ``spec`` itself, or of a model in
     ``INIT_FROM[spec.name]`` whose network is the same (its weights then go into a model of
-    ``cfg``, keeping ``spec``'s input sizes); CheckpointError otherwise."""
+    ``cfg``, keeping ``spec``'s input sizes and feature side); CheckpointError otherwise."""
     from ..engine.checkpoints import check_checkpoint
     from ..errors import CheckpointError
 
@@ -344,8 +370,8 @@ def init_weights(path: Path, spec, cfg, device: torch.device) -> tuple[torch.nn.
     if card["model"] == spec.name or card["model"] not in INIT_FROM.get(spec.name, ()):
         return load_checkpoint(path, expected_model=spec.name, device=device)
     model, card = load_checkpoint(path, expected_model=card["model"], device=device)
-    network = {k: v for k, v in asdict(model.cfg).items() if k not in INPUT_FIELDS}
-    if type(model.cfg) is not type(cfg) or network != {k: v for k, v in asdict(cfg).items() if k not in INPUT_FIELDS}:
+    network = {k: v for k, v in asdict(model.cfg).items() if k not in WEIGHT_FREE_FIELDS}
+    if type(model.cfg) is not type(cfg) or network != {k: v for k, v in asdict(cfg).items() if k not in WEIGHT_FREE_FIELDS}:
         raise CheckpointError(f"{path}: a {card['model']} checkpoint of another size than {spec.name}'s network")
     own = cfg.build()
     own.load_state_dict(model.state_dict(), strict=True)
@@ -502,6 +528,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--widen-unet", type=int, metavar="FILTERS",
                         help="with --init: widen a ConvONet's U-Net to FILTERS first-stage channels, keeping "
                              "what it computes (new channels start with zero outgoing weights)")
+    parser.add_argument("--reso", type=int, metavar="SIDE",
+                        help="with --init: run a ConvONet's features on a grid or planes SIDE cells a side "
+                             "(the weights carry over; finer cells hold finer detail and cost more)")
     parser.add_argument("--max-minutes", type=float, default=d.max_minutes, help="stop this chunk after so long")
     # run settings default to None: a fresh run takes TrainOptions' defaults, a resumed one its own
     parser.add_argument("--size", choices=["cpu", "paper"], help=f"model size (default {d.size})")
@@ -532,7 +561,7 @@ def resolve_options(args: argparse.Namespace) -> TrainOptions:
     settings = {k: given.get(k, base[k]) for k in RUN_SETTINGS}
     return TrainOptions(model=args.model, data=args.data, out=args.out, resume=args.resume,
                         max_minutes=args.max_minutes, device=args.device, init=getattr(args, "init", None),
-                        widen_unet=getattr(args, "widen_unet", None),
+                        widen_unet=getattr(args, "widen_unet", None), reso=getattr(args, "reso", None),
                         **settings)
 
 
