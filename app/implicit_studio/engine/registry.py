@@ -80,7 +80,7 @@ MODELS: dict[str, ModelSpec] = {
         ),
         ModelSpec(
             "convonet-grid", "Convolutional ONet (3D grid)", "convonet", "points", True, OCCUPANCY_THRESHOLD,
-            "Local features on a 32^3 grid with a 3D U-Net; the least sensitive to how the input "
+            "Local features on a 3D grid with a 3D U-Net; the least sensitive to how the input "
             "is rotated.",
             ConvONetConfig("grid", reso=32, unet_depth=3, unet_filters=16),
             ConvONetConfig("grid", reso=32, unet_depth=3, unet_filters=32),

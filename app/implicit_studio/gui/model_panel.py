@@ -34,12 +34,23 @@ def model_card_text(name: str) -> str:
         return "\n".join(lines)
     metrics = card.get("metrics", {})
     parts = [f"checkpoint {path.name}"]
+    features = feature_side_text(card.get("config", {}))
+    if features:
+        parts.append(features)
     if "steps" in card:
         parts.append(f"{card['steps']} training steps")
     if metrics.get("test_iou") is not None:
         parts.append(f"test IoU {metrics['test_iou']:.3f}")
     lines.append(", ".join(parts))
     return "\n".join(lines)
+
+
+def feature_side_text(config: dict) -> str:
+    """What a ConvONet card's features are held on ("40^3 grid", "3 planes of 64^2"), else ""."""
+    reso = config.get("reso")
+    if not isinstance(reso, int):
+        return ""
+    return {"grid": f"{reso}^3 grid", "3plane": f"3 planes of {reso}^2"}.get(config.get("kind"), "")
 
 
 def _spin_box(param: Parameter) -> QSpinBox | QDoubleSpinBox:
