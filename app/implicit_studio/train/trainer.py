@@ -102,9 +102,10 @@ def reso_for_init(model: torch.nn.Module, reso: int) -> torch.nn.Module:
     """
     if not isinstance(model, ConvONet):
         raise InputError("--reso applies to ConvONet models only")
-    step = 2 ** (model.cfg.unet_depth - 1)
+    halvings = model.cfg.unet_depth - 1
+    step = 2 ** halvings
     if not RESO_RANGE[0] <= reso <= RESO_RANGE[1] or reso % step:
-        raise InputError(f"--reso {reso}: give a multiple of {step} (the U-Net halves it {step.bit_length() - 1} "
+        raise InputError(f"--reso {reso}: give a multiple of {step} (the U-Net halves it {halvings} "
                          f"times) from {RESO_RANGE[0]} to {RESO_RANGE[1]}")
     resized = replace(model.cfg, reso=reso).build().to(next(model.parameters()).device)
     resized.load_state_dict(model.state_dict(), strict=True)
