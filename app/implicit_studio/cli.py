@@ -51,7 +51,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
                         levels=args.levels, threshold=args.threshold, device=args.device,
                         seconds=args.seconds, refine=args.refine, seed=args.seed, units=args.units,
                         voxel=args.voxel, trim=args.trim, box=parse_box(args.box) if args.box else None,
-                        pose=args.pose)
+                        pose=args.pose, ensemble=args.ensemble)
     settings.validate()
     check_output(out)
     up = parse_up(args.up)
@@ -188,6 +188,7 @@ def build_parser(argv: list[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("--stats-json", help="write timings and counts to this JSON file")
     p.add_argument("--up", default="+y", help=UP_HELP)
     p.add_argument("--pose", default=POSES[0], help=POSE_HELP)
+    _add_parameter(p, PARAMETERS["ensemble"], int)
     p.add_argument("--units", default="m", help="scene model: the file's units, m, cm or mm (default m)")
     _add_parameter(p, PARAMETERS["voxel"], float)
     _add_parameter(p, PARAMETERS["trim"], float)
@@ -226,6 +227,7 @@ def build_parser(argv: list[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("--exit-when-done", action="store_true")
     p.add_argument("--up", default="+y", help=UP_HELP)
     p.add_argument("--pose", help=POSE_HELP)
+    p.add_argument("--ensemble", type=int, help=PARAMETERS["ensemble"].help + " (1-24 turns)")
     p.add_argument("--units", help="scene model: the file's units, m, cm or mm (default m)")
     p.add_argument("--box", metavar="X0,Y0,X1,Y1", help=BOX_HELP)
     p.set_defaults(func=cmd_gui)

@@ -132,7 +132,7 @@ def test_estimated_normals_are_unit_and_oriented_like_a_trained_prior():
     model = CONFIGS["grid"].build().eval()
     model.decoder.load_state_dict(teacher.decoder.state_dict())
     points, normals = sphere(800, seed=2)
-    student = Refiner(model, {k: v.detach() for k, v in teacher.code.items()}, points, None, iso=0.0)
+    student = Refiner(model, {k: v.detach() for k, v in teacher.code[0].items()}, points, None, iso=0.0)
     estimated = student.normals.numpy()
     np.testing.assert_allclose(np.linalg.norm(estimated, axis=1), 1.0, atol=1e-4)
     assert ((estimated * normals).sum(axis=1) > 0.9).mean() > 0.95

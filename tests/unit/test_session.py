@@ -292,6 +292,7 @@ def test_stop_fit_meshes_the_current_weights(torus_cloud):
     (dict(levels=9), "--levels must be in [0, 4], not 9"),
     (dict(threshold=1.5, model="convonet-grid"), "--threshold must be in (0, 1), not 1.5"),
     (dict(seconds=-1), "--seconds must be in [0.1, 600], not -1"),
+    (dict(ensemble=0), "--ensemble must be in [1, 24], not 0"),
     (dict(model="nope"), "unknown model 'nope': choose one of onet-pointcloud"),
     (dict(device="tpu"), "unknown device 'tpu': choose one of auto, cpu, cuda"),
 ])

@@ -28,6 +28,7 @@ from .settings import Settings, threshold_parameter
 from .device import select_device
 from ..errors import InputError, ModelUnavailable
 from .events import Encoded, Event, Finished, FitProgress, Isolated, LevelMesh, Started, TileMesh
+from .ensemble import TurnEnsemble, ensemble_turns
 from .pose import Pose
 from .registry import ModelSpec, default_checkpoint
 
@@ -112,7 +113,7 @@ class ReconstructionSession:
         self.iso = 0.0              # the field's level meshed (a logit, or minus a distance)
         self.threshold: float | None = None   # the same as the user sees it (probability or distance), once encoded
         self._support: np.ndarray | None = None   # (N, 3) points a fitted surface must pass near
-        self._prior: tuple | None = None           # a learned model and its code for this input (never modified)
+        self._prior: tuple | None = None  # (model, code, turns) for this input (never modified; engine.ensemble)
         self._prior_field: Callable | None = None  # the prior's field, kept when refinement replaces ``field``
         self._coarse: tuple | None = None   # (field, level-0 grid) of the last full meshing: remesh reuses it
         self.isolation: Isolated | None = None   # an image input's object, framed for the model
@@ -253,6 +254,7 @@ class ReconstructionSession:
         model, card = self.store.get(self.checkpoint, self.spec.name, self.device)
         cfg = model.cfg
         threshold = tuned_threshold(card) if self.settings.threshold is None else self.settings.threshold
+        ensemble, turns = model, None
         with torch.inference_mode():
             if self.spec.input_kind == "image":
                 image = self.isolation.framed if self.isolation is not None else self.data.image
@@ -263,16 +265,18 @@ class ReconstructionSession:
                 if self.settings.pose == "auto":
                     self._find_pose(model, points, logit(threshold), {} if stats is None else stats)
                 inputs = torch.from_numpy(self.pose.to_model(points))[None].to(self.device)
-            code = model.encode(inputs)
+                turns = ensemble_turns(self.settings.ensemble)
+                ensemble = TurnEnsemble(model, turns)
+            code = ensemble.encode(inputs)
 
         @torch.inference_mode()
         def model_field(points: np.ndarray) -> np.ndarray:
             pts = torch.from_numpy(np.ascontiguousarray(points, dtype=np.float32))[None].to(self.device)
-            return model.decode(pts, code)[0].float().cpu().numpy()
+            return ensemble.decode(pts, code)[0].float().cpu().numpy()
 
         field = self.pose.field(model_field)
         self.field = field
-        self._prior = (model, code)
+        self._prior = (model, code, turns)
         self.threshold = threshold
         self.iso = logit(threshold)
         self._prior_field = field      # last: ``prior_view`` needs the threshold too
@@ -427,11 +431,11 @@ class ReconstructionSession:
             normals = None
         else:
             normals = self.data.normals
-        model, code = self._prior
+        model, code, turns = self._prior
         points, normals = self.pose.to_model(points), None if normals is None else self.pose.turn(normals)
         with self._model_lock:
             refiner = Refiner(model, code, points, normals, self.iso, self.device, self.settings.seed,
-                              DEFAULTS[self.spec.name])
+                              DEFAULTS[self.spec.name], turns)
             self.field = self.pose.field(refiner.field)
         stats["refine"] = yield from self._optimise(refiner, seconds, "refine", t0, stats, refiner.cfg.steps)
         if not self.cancelled:

@@ -51,6 +51,8 @@ PARAMETERS: dict[str, Parameter] = {p.name: p for p in [
     Parameter("refine", None, 0.0, 600.0, "s", "test-time refinement of a learned model's features to "
               "this input, after the prior's meshes (0: off; default: the model's measured budget; scene model: "
               "per tile, default off)", decimals=1),
+    Parameter("ensemble", 1, 1, 24, "turns", "learned point models: average the field over this many quarter "
+              "turns of the input (test-time augmentation; 1: off; each turn costs one more encoding and decoding)"),
     Parameter("voxel", 0.02, 0.005, 0.1, "m", "scene model: the lattice step its meshes are made on",
               step=0.005, decimals=3),
     Parameter("trim", 0.0, 0.0, 0.15, "m", "scene model: drop the mesh's faces farther than this from every "
@@ -97,6 +99,8 @@ class Settings:
     pose : "as-is" (the input's own axes) or "auto": a learned point model (not the scene model)
         tries the input in 25 poses and keeps the one its coarse mesh fits best (``engine.pose``);
         meshes still come back in the input's frame
+    ensemble : a learned point model's (not the scene model's) field is the mean of its fields in
+        this many quarter turns of the input (``engine.ensemble``; 1: the model alone)
     """
 
     model: str = DEFAULT_MODELS[0]
@@ -116,6 +120,7 @@ class Settings:
     trim: float = PARAMETERS["trim"].default
     box: tuple[int, int, int, int] | None = None
     pose: str = POSES[0]
+    ensemble: int = PARAMETERS["ensemble"].default
 
     def validate(self):
         """Check the settings (and a learned model's checkpoint) without loading anything heavy;
@@ -124,7 +129,7 @@ class Settings:
         from .session import resolve_checkpoint
 
         spec = get_spec(self.model)
-        for name in ("resolution0", "levels", "seconds", "mesh_every", "voxel", "trim"):
+        for name in ("resolution0", "levels", "seconds", "mesh_every", "voxel", "trim", "ensemble"):
             PARAMETERS[name].check(getattr(self, name))
         if spec.metric:
             from ..io.units import parse_units

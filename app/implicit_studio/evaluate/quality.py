@@ -81,10 +81,10 @@ def rotated_shape(shape: dict, seed: int) -> dict:
 
 
 def reconstruct(model: str, data, seconds: float, checkpoint: str | None = None, threshold: float | None = None,
-                refine: float | None = 0.0, pose: str = "as-is"):
+                refine: float | None = 0.0, pose: str = "as-is", ensemble: int = 1):
     """Final mesh (trimesh, unit frame) of one session run, or None if empty; and seconds taken.
     ``refine``: seconds of test-time refinement (0: the prior alone, None: the model's default);
-    ``pose``: ``Settings.pose``."""
+    ``pose``, ``ensemble``: ``Settings.pose``, ``Settings.ensemble``."""
     import trimesh
 
     from ..engine.events import LevelMesh
@@ -93,7 +93,7 @@ def reconstruct(model: str, data, seconds: float, checkpoint: str | None = None,
     t0 = time.perf_counter()
     final = None
     settings = Settings(model=model, seconds=seconds, checkpoint=checkpoint, threshold=threshold, refine=refine,
-                        pose=pose)
+                        pose=pose, ensemble=ensemble)
     for event in ReconstructionSession(data, settings).run():
         if isinstance(event, LevelMesh) and event.final:
             final = event
@@ -136,11 +136,11 @@ def spread_ids(root: Path, split: str, n_shapes: int) -> list[str]:
     return ids[::max(1, len(ids) // n_shapes)][:n_shapes]
 
 
-VARIANTS = ("+pose", "+refine", "@photo")   # suffixes of a benchmark row's name, in this order
+VARIANTS = ("+pose", "+ensemble", "+refine", "@photo")   # suffixes of a benchmark row's name, in this order
 
 
 def base_model(name: str) -> str:
-    """A benchmark row's model: ``name`` without its ``VARIANTS`` suffixes ("convonet-grid+pose+refine")."""
+    """A benchmark row's model: ``name`` without its ``VARIANTS`` suffixes ("convonet-grid+ensemble+refine")."""
     for suffix in reversed(VARIANTS):
         name = name.removesuffix(suffix)
     return name
@@ -148,12 +148,14 @@ def base_model(name: str) -> str:
 
 def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, siren_shapes: int,
                    siren_seconds: float, seed: int, checkpoint: str | None = None,
-                   threshold: float | None = None, inputs: str = "uniform", rotate: bool = False) -> dict:
+                   threshold: float | None = None, inputs: str = "uniform", rotate: bool = False,
+                   ensemble: int = 1) -> dict:
     """Per-model mean metrics over ``n_shapes`` shapes spread evenly over ``split``
     (``checkpoint`` replaces the shipped weights and ``threshold`` their iso-level, for a single
     learned model; ``inputs`` is one of INPUT_KINDS; ``rotate`` turns each shape at random). A
     learned model is its prior alone; ``NAME+refine`` is the same model refined to each input with
-    its default budget, ``NAME+pose`` the model in the pose it finds for each input (``engine.pose``)."""
+    its default budget, ``NAME+pose`` the model in the pose it finds for each input (``engine.pose``),
+    ``NAME+ensemble`` its field averaged over ``ensemble`` quarter turns of each input (``engine.ensemble``)."""
     from ..engine.registry import get_spec
     from ..train.data.dataset import load_shape
     from ..io.inputs import InputData
@@ -185,7 +187,8 @@ def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, sir
                     n_in = getattr(spec.config("cpu"), "n_input_points", 3000)
                     data = InputData(shape_id, "points", points=benchmark_input(shape, n_in, seed + k, inputs))
                 mesh, dt = reconstruct(model, data, siren_seconds, *((checkpoint, threshold) if spec.learned else (None, None)),
-                                       refine=None if refined else 0.0, pose="auto" if posed else "as-is")
+                                       refine=None if refined else 0.0, pose="auto" if posed else "as-is",
+                                       ensemble=ensemble if "+ensemble" in name else 1)
             metrics = evaluate_against_samples(mesh, *gt, seed=seed)
             metrics["seconds"] = dt
             metrics["shape"] = shape_id
@@ -243,9 +246,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--siren-seconds", type=float, default=60.0)
     parser.add_argument("--models", default="onet-pointcloud,onet-image,convonet-3plane,convonet-grid,poisson,siren",
                         help="comma-separated; NAME+refine adds a learned model refined to each input, "
-                             "NAME+pose one in the pose it finds for each input (NAME+pose+refine both), "
+                             "NAME+pose one in the pose it finds for each input, NAME+ensemble one averaged "
+                             "over --ensemble turns of each input (in this order: NAME+pose+ensemble+refine), "
                              "IMAGE-MODEL@photo the image model on views over photographic backgrounds")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ensemble", type=int, default=4, help="quarter turns averaged by NAME+ensemble rows "
+                        "(1-24, default 4)")
     parser.add_argument("--splits", default="test,heldout,unfamiliar",
                         help="splits to measure, those the data set has (default test,heldout,unfamiliar)")
     parser.add_argument("--inputs", choices=INPUT_KINDS, default="uniform",
@@ -264,6 +270,7 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import InputError
     from ..engine.checkpoints import read_card, tuned_threshold
     from ..engine.registry import MODELS, default_checkpoint
+    from ..engine.settings import PARAMETERS
 
     root = Path(args.data)
     if not (root / "manifest.json").is_file():
@@ -271,10 +278,11 @@ def run(args: argparse.Namespace) -> int:
     unknown = [m for m in args.models.split(",") if m != "poisson" and base_model(m) not in MODELS]
     if unknown:
         raise InputError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)} or poisson")
-    if any(("+pose" in m or "+refine" in m) and not (MODELS[base_model(m)].learned
-                                                     and MODELS[base_model(m)].input_kind == "points")
+    if any(any(v in m for v in ("+pose", "+ensemble", "+refine")) and not (MODELS[base_model(m)].learned
+                                                                          and MODELS[base_model(m)].input_kind == "points")
            for m in args.models.split(",")):
-        raise InputError("+pose and +refine apply to the learned point-cloud models")
+        raise InputError("+pose, +ensemble and +refine apply to the learned point-cloud models")
+    PARAMETERS["ensemble"].check(args.ensemble)
     if any(m.endswith("@photo") and MODELS[base_model(m)].input_kind != "image" for m in args.models.split(",")):
         raise InputError("@photo applies to the image model (onet-image@photo)")
     models = [m for m in args.models.split(",")
@@ -282,6 +290,8 @@ def run(args: argparse.Namespace) -> int:
     results = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores", "splits": {},
                "inputs": "300 points (ONet) / 3000 points (others), noise std 0.005; image: view 0",
                "input_kind": args.inputs, "rotate": args.rotate, "checkpoint": args.checkpoint, "skipped": {}}
+    if any("+ensemble" in m for m in models):
+        results["ensemble"] = args.ensemble
     for name in [m for m in args.models.split(",") if m not in models]:
         results["skipped"][name] = "no trained checkpoint"
     if "poisson" in models and (problem := open3d_problem()):
@@ -302,7 +312,7 @@ def run(args: argparse.Namespace) -> int:
         if (root / "splits" / f"{split}.txt").is_file() and (root / "splits" / f"{split}.txt").read_text().strip():
             results["splits"][split] = evaluate_split(root, split, models, args.shapes, args.siren_shapes,
                                                       args.siren_seconds, args.seed, args.checkpoint, threshold,
-                                                      args.inputs, args.rotate == "random")
+                                                      args.inputs, args.rotate == "random", args.ensemble)
     print(format_table(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))

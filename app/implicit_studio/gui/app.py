@@ -92,7 +92,7 @@ def run_gui(args) -> int:
 
     from ..io.animation import check_animation_output
     from ..io.files import check_output
-    from ..engine.settings import parse_pose
+    from ..engine.settings import PARAMETERS, parse_pose
     from ..io.orientation import parse_up
     from ..io.units import parse_units
     from ..io.photo import parse_box
@@ -102,6 +102,9 @@ def run_gui(args) -> int:
     up = parse_up(args.up)
     units = parse_units(args.units) if args.units else None
     pose = parse_pose(args.pose) if getattr(args, "pose", None) else None
+    ensemble = getattr(args, "ensemble", None)
+    if ensemble is not None:
+        PARAMETERS["ensemble"].check(ensemble)
     if args.screenshot:
         check_output(args.screenshot, (".png",))
     if args.turntable:
@@ -167,6 +170,8 @@ def run_gui(args) -> int:
         window.model_panel.apply({"units": units})
     if pose:
         window.model_panel.apply({"pose": pose})
+    if ensemble is not None:
+        window.model_panel.apply({"ensemble": ensemble})
     if args.compare:
         window.set_compare([m.strip() for m in args.compare.split(",") if m.strip()])
     if plane is not None:

@@ -99,6 +99,8 @@ class ModelPanel(QGroupBox):
         self.refine = _spin_box(PARAMETERS["refine"])
         self.voxel = _spin_box(PARAMETERS["voxel"])
         self.trim = _spin_box(PARAMETERS["trim"])
+        self.ensemble = _spin_box(PARAMETERS["ensemble"])
+        self.ensemble.setSpecialValueText("off")
         self.units = QComboBox()
         for units, title in (("m", "metres"), ("cm", "centimetres"), ("mm", "millimetres")):
             self.units.addItem(title, units)
@@ -114,6 +116,7 @@ class ModelPanel(QGroupBox):
         form.addRow("Fit time", self.seconds)
         form.addRow("Refine", self.refine)
         form.addRow("Pose", self.pose)
+        form.addRow("Ensemble", self.ensemble)
         form.addRow("Voxel", self.voxel)
         form.addRow("Trim", self.trim)
         form.addRow("Units", self.units)
@@ -160,6 +163,7 @@ class ModelPanel(QGroupBox):
         self.seconds.setEnabled(not spec.learned)
         self.refine.setEnabled(spec.learned and spec.input_kind == "points")     # the scene model: per tile
         self.pose.setEnabled(spec.learned and spec.input_kind == "points" and not spec.metric)
+        self.ensemble.setEnabled(self.pose.isEnabled())
         for box in self._scene_rows:
             box.setEnabled(spec.metric)
         self.resolution0.setEnabled(not spec.metric)
@@ -188,14 +192,14 @@ class ModelPanel(QGroupBox):
         """The Settings fields this panel controls."""
         return {"model": self.model, "resolution0": self.resolution0.value(), "levels": self.levels.value(),
                 "threshold": self.threshold.value(), "seconds": self.seconds.value(), "refine": self.refine.value(),
-                "pose": POSES[1] if self.pose.isChecked() else POSES[0],
+                "pose": POSES[1] if self.pose.isChecked() else POSES[0], "ensemble": self.ensemble.value(),
                 "voxel": self.voxel.value(), "trim": self.trim.value(), "units": self.units.currentData()}
 
     def apply(self, values: dict) -> None:
         """Set the controls from a preset or the command line (unknown keys are ignored)."""
         if "model" in values:
             self.set_model(values["model"])
-        for key in ("resolution0", "levels", "seconds", "refine", "voxel", "trim"):
+        for key in ("resolution0", "levels", "seconds", "refine", "voxel", "trim", "ensemble"):
             if key in values:
                 getattr(self, key).setValue(values[key])
         if "pose" in values:

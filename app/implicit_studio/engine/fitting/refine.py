@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from ...io.normalize import BOX
+from ..ensemble import turned_mean
 from ..models.convonet import ConvONet, sample_features
 from ..models.onet import ONet
 from .adam import LeanAdam
@@ -80,20 +81,28 @@ DEFAULTS: dict[str, RefineConfig] = {
 """Per-model hyper-parameters, chosen by measurement on shapes unlike the training data
 (docs/TRAINING.md, Refinement)."""
 
+def _tensors(code, fn):
+    """``fn`` applied to a code's tensor(s): a dict of feature maps or one latent tensor."""
+    return {k: fn(v) for k, v in code.items()} if isinstance(code, dict) else fn(code)
+
+
 class Refiner:
     """Adam on a copy of a learned model's code for one point cloud; call ``step()`` as time allows.
 
     model : a ConvONet or an ONet (never modified: its decoder is deep-copied, and frozen unless
         ``config.lr_decoder`` > 0)
-    code : ``model.encode`` of the input: dict of (1, C, ...) feature maps or a (1, C) latent code
+    code : ``model.encode`` of the input: dict of (1, C, ...) feature maps or a (1, C) latent code;
+        with ``turns``, the list of the K codes of an ensemble (``engine.ensemble``), refined together
     points : (N, 3) float32 input points in the unit frame
     normals : (N, 3) float32 outward normals (any length), or None to estimate them
     iso : the logit meshed (log(t / (1 - t)) for threshold t)
+    turns : (K, 3, 3) the ensemble's turns, or None for a single code
     """
 
     def __init__(self, model: ConvONet | ONet, code: dict[str, torch.Tensor] | torch.Tensor,
                  points: np.ndarray, normals: np.ndarray | None, iso: float,
-                 device: torch.device | str = "cpu", seed: int = 0, config: RefineConfig | None = None):
+                 device: torch.device | str = "cpu", seed: int = 0, config: RefineConfig | None = None,
+                 turns: np.ndarray | None = None):
         if not isinstance(model, (ConvONet, ONet)):
             raise TypeError(f"cannot refine a {type(model).__name__}")
         self.cfg = config or RefineConfig()
@@ -103,14 +112,14 @@ class Refiner:
         self.padding = model.cfg.padding if isinstance(model, ConvONet) else None
         self.decoder = copy.deepcopy(model.decoder).to(self.device).eval()
         self.decoder.requires_grad_(self.cfg.lr_decoder > 0)
-        if isinstance(code, dict):
-            prior_code = {k: v.detach().to(self.device) for k, v in code.items()}
-            self.code = {k: v.clone().requires_grad_(True) for k, v in prior_code.items()}
-            params = list(self.code.values())
-        else:
-            prior_code = code.detach().to(self.device)
-            self.code = prior_code.clone().requires_grad_(True)
-            params = [self.code]
+        codes = [code] if turns is None else list(code)
+        self.turns = [torch.as_tensor(t, dtype=torch.float32, device=self.device)
+                      for t in (np.eye(3)[None] if turns is None else np.asarray(turns))]
+        if len(codes) != len(self.turns):
+            raise ValueError(f"{len(codes)} codes for {len(self.turns)} turns")
+        prior_code = [_tensors(c, lambda v: v.detach().to(self.device)) for c in codes]
+        self.code = [_tensors(c, lambda v: v.clone().requires_grad_(True)) for c in prior_code]
+        params = [v for c in self.code for v in (c.values() if isinstance(c, dict) else [c])]
 
         keep = slice(None)
         if len(points) > MAX_POINTS:
@@ -128,8 +137,12 @@ class Refiner:
         self.steps = 0
 
     # --- the field ------------------------------------------------------------------------
-    def _decode(self, pts: torch.Tensor, code) -> torch.Tensor:
-        """(T, 3) points -> (T,) logits under ``code``."""
+    def _decode(self, pts: torch.Tensor, codes: list) -> torch.Tensor:
+        """(T, 3) points -> (T,) logits: the mean over the turns of each turn's code's."""
+        return turned_mean(pts, codes, self.turns, self._decode_one)
+
+    def _decode_one(self, pts: torch.Tensor, code) -> torch.Tensor:
+        """(T, 3) points -> (T,) logits under one ``code``."""
         if self.padding is None:
             return self.decoder(pts[None], code)[0]
         return self.decoder(pts[None], sample_features(code, pts[None], self.padding))[0]
