@@ -247,6 +247,22 @@ def test_up_axis_turns_the_scan_and_exports_in_the_file_axes(window, qtbot, box_
     assert np.allclose(trimesh.load(out, process=False).vertices, expected, atol=1e-5)
 
 
+def test_ensemble_is_offered_to_learned_point_models_and_reaches_the_run(window, qtbot, box_mesh_file):
+    panel = window.model_panel
+    for name, offered in (("convonet-3plane", True), ("onet-pointcloud", True), ("convonet-grid", True),
+                          ("siren", False), ("onet-image", False), ("convonet-scene", False)):
+        panel.set_model(name)
+        assert panel.ensemble.isEnabled() == offered, name
+    panel.set_model("convonet-3plane")
+    assert panel.values()["ensemble"] == 1 and panel.ensemble.text() == "off"
+    panel.apply({"ensemble": 3, "refine": 0.0})
+    assert panel.values()["ensemble"] == 3
+    with qtbot.waitSignal(window.idle, timeout=RUN_TIMEOUT_MS):
+        drop(window, box_mesh_file)
+    assert window.model.settings.ensemble == 3 and window.grid.views[0].n_faces > 0
+    assert ", 3 turns averaged" in window.grid.views[0].caption.text()
+
+
 def test_find_pose_is_offered_to_learned_point_models_and_reaches_the_run(window, qtbot, box_mesh_file):
     panel = window.model_panel
     for name, offered in (("convonet-3plane", True), ("onet-pointcloud", True), ("convonet-grid", True),

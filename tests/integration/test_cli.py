@@ -204,11 +204,17 @@ def test_evaluate_reference_spheres(tmp_path):
     (["reconstruct", "{torus}", "--up", "w", "--out", "o.ply"], "unknown up axis 'w'"),
     (["reconstruct", "{torus}", "--pose", "sideways", "--out", "o.ply"], "pose must be one of as-is, auto, not 'sideways'"),
     (["reconstruct", "{torus}", "--box", "1,2,3", "--out", "o.ply"], "--box must be four pixel coordinates"),
+    (["reconstruct", "{torus}", "--ensemble", "0", "--out", "o.ply"], "--ensemble must be in [1, 24], not 0"),
+    (["benchmark", "quality", "--data", "{data}", "--models", "siren+ensemble"],
+     "+pose, +ensemble and +refine apply to the learned point-cloud models"),
 ])
 def test_bad_input_one_line_exit_2(tmp_path, torus_ply, args, message):
     (tmp_path / "empty.xyz").write_text("")
     (tmp_path / "evil.pt").write_bytes(b"\x80\x04K\x01.")
-    subst = {"{empty}": tmp_path / "empty.xyz", "{torus}": torus_ply[0], "{evil}": tmp_path / "evil.pt"}
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "manifest.json").write_text("{}")
+    subst = {"{empty}": tmp_path / "empty.xyz", "{torus}": torus_ply[0], "{evil}": tmp_path / "evil.pt",
+             "{data}": tmp_path / "data"}
     r = cli(*[subst.get(a, a) for a in args], cwd=tmp_path)
     assert r.returncode == 2, r.stderr
     lines = [ln for ln in r.stderr.strip().splitlines() if ln]

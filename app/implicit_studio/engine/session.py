@@ -247,8 +247,9 @@ class ReconstructionSession:
         return self.isolation
 
     def _prepare_learned(self, stats: dict | None = None) -> None:
-        """Encode the input (in the pose found first, with ``Settings.pose == "auto"``) and set the
-        field and threshold; ``stats`` receives the pose search's summary."""
+        """Encode the input (in the pose found first, with ``Settings.pose == "auto"``; in each turn
+        of ``Settings.ensemble``) and set the field and threshold; ``stats`` receives the pose
+        search's summary and the ensemble's size."""
         from .checkpoints import tuned_threshold
 
         model, card = self.store.get(self.checkpoint, self.spec.name, self.device)
@@ -267,6 +268,8 @@ class ReconstructionSession:
                 inputs = torch.from_numpy(self.pose.to_model(points))[None].to(self.device)
                 turns = ensemble_turns(self.settings.ensemble)
                 ensemble = TurnEnsemble(model, turns)
+                if stats is not None and len(turns) > 1:
+                    stats["ensemble"] = len(turns)
             code = ensemble.encode(inputs)
 
         @torch.inference_mode()

@@ -54,11 +54,15 @@ def app_settings() -> QSettings:
     return QSettings(QSettings.Format.IniFormat, QSettings.Scope.UserScope, "ImplicitStudio", "implicit-studio")
 
 
-def pose_note(pose: dict | None) -> str:
-    """A view caption's note on a pose search's outcome (``PoseSearch.summary``); "" without one."""
-    if pose is None:
-        return ""
-    return f", pose turned {pose['degrees']:.0f}\N{DEGREE SIGN}" if pose["degrees"] > 0.5 else ", pose as is"
+def run_note(stats: dict) -> str:
+    """A view caption's note on a finished run's pose search (``PoseSearch.summary``) and ensemble
+    (``Settings.ensemble``); "" without either."""
+    note, pose = "", stats.get("pose")
+    if pose is not None:
+        note = f", pose turned {pose['degrees']:.0f}\N{DEGREE SIGN}" if pose["degrees"] > 0.5 else ", pose as is"
+    if stats.get("ensemble"):
+        note += f", {stats['ensemble']} turns averaged"
+    return note
 
 
 class MainWindow(QMainWindow):
@@ -437,7 +441,7 @@ class MainWindow(QMainWindow):
             elif run.model in MODELS:
                 total = event.stats.get("total_s", 0.0)
                 view.set_caption(view.caption.text().split(":")[0] + f" done in {total:.2f} s, "
-                                 f"{view.n_faces:,} faces" + pose_note(event.stats.get("pose")))
+                                 f"{view.n_faces:,} faces" + run_note(event.stats))
                 if self.model.data.gt_mesh is None:
                     self.metrics.set_note(index, "no ground truth (open a mesh to get metrics)")
             self.statusBar().showMessage(status)
