@@ -29,10 +29,11 @@ HEADER = ["| split | model | shapes | IoU | Chamfer-L1 | Chamfer-L1 x10 | NC | F
 def run_rows(path: str) -> list[str]:
     """Every row of one ``benchmark quality`` JSON, split by split, named as the run named them."""
     lines = list(HEADER)
-    for split, table in json.loads(Path(path).read_text())["splits"].items():
+    run = json.loads(Path(path).read_text())
+    for split, table in run["splits"].items():
         for name, summary in table.items():
-            label = BASELINES.get(name, name.replace("+refine", ", refined").replace(
-                "@photo", ", photographic backgrounds (isolated)"))
+            label = BASELINES.get(name, name.replace("+ensemble", f", {run.get('ensemble')} turns averaged").replace(
+                "+refine", ", refined").replace("@photo", ", photographic backgrounds (isolated)"))
             lines.append(f"| {ROW_SPLITS.get(split, split)} | {label} | " + " | ".join(metric_cells(summary)) + " |")
     return lines
 
