@@ -118,3 +118,20 @@ def test_session_meshes_an_ensemble(tmp_path, torus_cloud):
         fields[k] = session.field(torus_cloud[0][:200])
         assert len(session._prior[1]) == k            # one code per turn
     assert not np.allclose(fields[1], fields[4])
+
+
+def test_a_cancelled_encoding_keeps_the_turns_it_has():
+    model, cloud, queries = model_and_cloud("grid")
+    ensemble = TurnEnsemble(model, ensemble_turns(6))
+    calls = []
+
+    def cancelled():
+        calls.append(1)
+        return len(calls) >= 2          # cancelled while the third turn is due
+
+    with torch.no_grad():
+        codes = ensemble.encode(cloud, cancelled)
+        assert len(codes) == 2 and len(ensemble.turns) == 2
+        expected = TurnEnsemble(model, ensemble_turns(2))
+        np.testing.assert_allclose(ensemble.decode(queries, codes),
+                                   expected.decode(queries, expected.encode(cloud)), atol=1e-6)

@@ -41,9 +41,16 @@ class TurnEnsemble:
         self.model = model
         self.turns = [torch.as_tensor(t, dtype=torch.float32) for t in np.asarray(turns)]
 
-    def encode(self, inputs: torch.Tensor) -> list:
-        """(1, N, 3) points -> K codes, the k-th of the input turned by ``turns[k]``."""
-        return [self.model.encode(turned(inputs, turn)) for turn in self.turns]
+    def encode(self, inputs: torch.Tensor, cancelled=lambda: False) -> list:
+        """(1, N, 3) points -> K codes, the k-th of the input turned by ``turns[k]``; once
+        ``cancelled()`` is true, no more turns are encoded and the ensemble keeps those it has."""
+        codes = []
+        for turn in self.turns:
+            if codes and cancelled():
+                self.turns = self.turns[:len(codes)]
+                break
+            codes.append(self.model.encode(turned(inputs, turn)))
+        return codes
 
     def decode(self, points: torch.Tensor, codes: list) -> torch.Tensor:
         """(1, M, 3) points, K codes -> (1, M) mean logits over the turns."""

@@ -270,7 +270,7 @@ class ReconstructionSession:
                 ensemble = TurnEnsemble(model, turns)
                 if stats is not None and len(turns) > 1:
                     stats["ensemble"] = len(turns)
-            code = ensemble.encode(inputs)
+            code = ensemble.encode(inputs) if turns is None else ensemble.encode(inputs, self._cancel.is_set)
 
         @torch.inference_mode()
         def model_field(points: np.ndarray) -> np.ndarray:
@@ -279,7 +279,7 @@ class ReconstructionSession:
 
         field = self.pose.field(model_field)
         self.field = field
-        self._prior = (model, code, turns)
+        self._prior = (model, code, None if turns is None else turns[:len(code)])
         self.threshold = threshold
         self.iso = logit(threshold)
         self._prior_field = field      # last: ``prior_view`` needs the threshold too

@@ -81,6 +81,7 @@ DEFAULTS: dict[str, RefineConfig] = {
 """Per-model hyper-parameters, chosen by measurement on shapes unlike the training data
 (docs/TRAINING.md, Refinement)."""
 
+
 def _tensors(code, fn):
     """``fn`` applied to a code's tensor(s): a dict of feature maps or one latent tensor."""
     return {k: fn(v) for k, v in code.items()} if isinstance(code, dict) else fn(code)
