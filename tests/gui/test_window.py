@@ -247,12 +247,9 @@ def test_up_axis_turns_the_scan_and_exports_in_the_file_axes(window, qtbot, box_
     assert np.allclose(trimesh.load(out, process=False).vertices, expected, atol=1e-5)
 
 
-def test_ensemble_is_offered_to_learned_point_models_and_reaches_the_run(window, qtbot, box_mesh_file):
+def test_ensemble_reaches_the_run(window, qtbot, box_mesh_file):
+    """(Which models offer it: the Find pose test below.)"""
     panel = window.model_panel
-    for name, offered in (("convonet-3plane", True), ("onet-pointcloud", True), ("convonet-grid", True),
-                          ("siren", False), ("onet-image", False), ("convonet-scene", False)):
-        panel.set_model(name)
-        assert panel.ensemble.isEnabled() == offered, name
     panel.set_model("convonet-3plane")
     assert panel.values()["ensemble"] == 1 and panel.ensemble.text() == "off"
     panel.apply({"ensemble": 3, "refine": 0.0})
@@ -263,12 +260,12 @@ def test_ensemble_is_offered_to_learned_point_models_and_reaches_the_run(window,
     assert ", 3 turns averaged" in window.grid.views[0].caption.text()
 
 
-def test_find_pose_is_offered_to_learned_point_models_and_reaches_the_run(window, qtbot, box_mesh_file):
+def test_find_pose_and_ensemble_are_offered_to_learned_point_models_and_pose_reaches_the_run(window, qtbot, box_mesh_file):
     panel = window.model_panel
     for name, offered in (("convonet-3plane", True), ("onet-pointcloud", True), ("convonet-grid", True),
                           ("siren", False), ("onet-image", False), ("convonet-scene", False)):
         panel.set_model(name)
-        assert panel.pose.isEnabled() == offered, name
+        assert panel.pose.isEnabled() == offered and panel.ensemble.isEnabled() == offered, name
     panel.set_model("convonet-3plane")
     assert panel.values()["pose"] == "as-is"
     panel.apply({"pose": "auto", "refine": 0.0})
