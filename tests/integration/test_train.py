@@ -124,6 +124,11 @@ def test_init_can_change_the_feature_side_of_trained_weights(tiny_data, tmp_path
     summary = train(TrainOptions(out=str(run), total_steps=2, val_every=1, resume=True, **base))
     assert summary["steps"] == 2
     assert load_checkpoint(run / "last.safetensors", expected_model="convonet-grid")[0].cfg.reso == finer
+    # the side the weights already have is no change, and the card says none
+    same = tmp_path / "same"
+    train(TrainOptions(out=str(same), total_steps=1, val_every=1, init=str(run / "last.safetensors"),
+                       reso=finer, **base))
+    assert "reso" not in load_checkpoint(same / "last.safetensors", expected_model="convonet-grid")[1]["init_from"]
     with pytest.raises(InputError, match="give --init too"):
         train(TrainOptions(out=str(tmp_path / "x"), total_steps=1, reso=40, **base))
     with pytest.raises(InputError, match="--reso 42: give a multiple of 4"):

@@ -343,7 +343,8 @@ def _starting_point(opts: TrainOptions, spec, device: torch.device, state_path: 
             state["init"]["widened_unet_filters"] = [model.cfg.unet_filters, opts.widen_unet]
             model = widen_for_init(model, opts.widen_unet)
         if opts.reso:
-            state["init"]["reso"] = [model.cfg.reso, opts.reso]
+            if opts.reso != model.cfg.reso:
+                state["init"]["reso"] = [model.cfg.reso, opts.reso]
             model = reso_for_init(model, opts.reso)
         return model, model.cfg, state
     if opts.widen_unet:
