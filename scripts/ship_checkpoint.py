@@ -94,6 +94,7 @@ def model_card_md(name: str, card: dict) -> str:
         "- inputs at test: 300 noisy points (ONet), 3000 (ConvONet), noise std 0.005; one rendered view (image model, "
         "isolated and framed as a photo is: a render passes unchanged)",
         *([f"- training inputs: {training_inputs(card['options'])}"] if training_inputs(card.get("options") or {}) else []),
+        *([f"- measured: {card['metrics_note']}"] if card.get("metrics_note") else []),
         "", "| split | shapes | IoU | Chamfer-L1 (raw) | NC | F@1% | failures |", "|---|---|---|---|---|---|---|",
         *[row(s) for s in ("test", "heldout", "unfamiliar") if s in card["metrics"]], "",
         f"![validation IoU against wall time]({name}-curves.png)",
