@@ -81,7 +81,7 @@ def model_card_md(name: str, card: dict) -> str:
            + ("; its U-Net widened from {} to {} filters first, computing the same function".format(
                *card["init_from"]["widened_unet_filters"]) if "widened_unet_filters" in card["init_from"] else "")
            + ("; its features moved from a {}- to a {}-cell side first (the same weights)".format(
-               *card["init_from"]["reso"]) if len(set(card["init_from"].get("reso", []))) == 2 else "")
+               *card["init_from"]["reso"]) if "reso" in card["init_from"] else "")
            + "; the curves show this last run"]
           if card.get("init_from") else []),
         f"- config (CPU size): `{json.dumps(card['config'])}`",
