@@ -38,6 +38,9 @@ def load_trimesh(path: Path, file_type: str) -> tuple[np.ndarray, np.ndarray, li
             vertices, faces = (np.concatenate(clouds) if clouds else np.empty((0, 3))), np.empty((0, 3), np.int64)
     except MemoryError:
         raise InputError(f"{path}: not enough memory to load this {file_type.upper()} file") from None
+    except IndexError as exc:  # trimesh indexes the vertex array with the faces' indices unchecked
+        raise InputError(f"{path}: cannot read as {file_type.upper()}: a face refers to a vertex the file does not "
+                         f"have ({_first_line(exc)})") from exc
     except Exception as exc:  # trimesh reports malformed files with many exception types
         raise InputError(f"{path}: cannot read as {file_type.upper()} ({_first_line(exc)})") from exc
     notices = [f"combined {len(meshes)} meshes from the scene"] if len(meshes) > 1 else []
