@@ -18,7 +18,7 @@ from typing import BinaryIO, Iterator
 import numpy as np
 
 from ..errors import InputError
-from .pointfiles import BLOCK_ROWS, RowSampler, iter_line_blocks, parse_rows
+from .pointfiles import BLOCK_ROWS, RowSampler, column_blocks, iter_line_blocks, parse_rows, stack_columns
 
 
 MAX_HEADER_BYTES = 64 << 10
@@ -180,8 +180,8 @@ def read_ply_points(path: Path, sampler: RowSampler) -> list[str]:
         _ascii_points(path, header, vertex, columns, sampler)
     else:
         records = _binary_elements(path, header, {"vertex"})["vertex"]
-        for start in range(0, len(records), BLOCK_ROWS):
-            sampler.add(_columns(records[start : start + BLOCK_ROWS], columns))
+        for block in column_blocks([records[c] for c in columns]):
+            sampler.add(block)
     faces = header.face_count
     return [f"ignored {faces:,} faces (read as a point cloud)"] if faces else []
 
@@ -199,17 +199,9 @@ def read_ply_mesh(path: Path) -> tuple[np.ndarray, np.ndarray, list[str]]:
         vertices, groups = _ascii_mesh(path, header, target)
     else:
         found = _binary_elements(path, header, {"vertex", "face"} if target else {"vertex"}, target)
-        vertices = _columns(found["vertex"], ["x", "y", "z"])
+        vertices = stack_columns([found["vertex"][c] for c in "xyz"])
         groups = found.get("face", [])
     return vertices.reshape(-1, 3), *_triangulate(groups)
-
-
-def _columns(records: np.ndarray, names: list[str]) -> np.ndarray:
-    """Fields ``names`` of a record array (n,) as one (n, len(names)) float64 array."""
-    table = np.empty((len(records), len(names)))
-    for i, name in enumerate(names):
-        table[:, i] = records[name]
-    return table
 
 
 def _face_list(face: Element, path: Path) -> str:

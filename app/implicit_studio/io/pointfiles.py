@@ -100,6 +100,21 @@ class RowSampler:
         self._pending = len(rows)
 
 
+def stack_columns(fields: list[np.ndarray]) -> np.ndarray:
+    """k equal-length 1-D arrays (n,), any numeric dtype, as one (n, k) float64 array."""
+    table = np.empty((len(fields[0]), len(fields)))
+    for i, column in enumerate(fields):
+        table[:, i] = column
+    return table
+
+
+def column_blocks(fields: list[np.ndarray], block: int = BLOCK_ROWS) -> Iterator[np.ndarray]:
+    """Consecutive (m, k) float64 blocks of at most ``block`` rows of the k 1-D arrays (n,)
+    ``fields`` (views of a memory map, say: only one block is ever copied)."""
+    for start in range(0, len(fields[0]), block):
+        yield stack_columns([column[start : start + block] for column in fields])
+
+
 # ----------------------------------------------------------------------------- text
 
 
