@@ -32,13 +32,13 @@ from typing import BinaryIO, Callable, Iterator
 import numpy as np
 
 from ..errors import InputError
-from . import images, meshfiles, ply, pointfiles
+from . import images, las, meshfiles, pcd, ply, pointfiles
 from .inputs import InputData
 from .normalize import Normalization
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_POINT_EXTS = (".ply", ".xyz", ".pts", ".txt", ".csv", ".npy", ".npz")
+SUPPORTED_POINT_EXTS = (".ply", ".xyz", ".pts", ".txt", ".csv", ".npy", ".npz", ".las", ".pcd")
 SUPPORTED_MESH_EXTS = (".ply", ".obj", ".off", ".stl", ".glb", ".gltf")
 SUPPORTED_IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
 MESH_WRITE_EXTS = (".ply", ".obj", ".stl", ".glb")
@@ -53,23 +53,25 @@ MIN_IMAGE_SIDE = images.MIN_IMAGE_SIDE
 
 _EXT_FORMATS = {
     ".ply": "ply", ".xyz": "text", ".pts": "text", ".txt": "text", ".csv": "text",
-    ".npy": "npy", ".npz": "npz", ".obj": "obj", ".off": "off", ".stl": "stl",
+    ".npy": "npy", ".npz": "npz", ".las": "las", ".laz": "las", ".pcd": "pcd", ".obj": "obj", ".off": "off", ".stl": "stl",
     ".glb": "glb", ".gltf": "gltf", ".png": "image", ".jpg": "image", ".jpeg": "image", ".bmp": "image",
 }
 _MAGIC = (
     (b"ply\n", "ply"), (b"ply\r\n", "ply"), (b"\x89PNG\r\n\x1a\n", "image"), (b"\xff\xd8\xff", "image"),
-    (b"\x93NUMPY", "npy"), (b"PK\x03\x04", "npz"), (b"glTF", "glb"),
+    (b"\x93NUMPY", "npy"), (b"PK\x03\x04", "npz"), (b"glTF", "glb"), (las.SIGNATURE, "las"), (b"# .PCD", "pcd"),
 )
 _LABELS = {
-    "ply": "PLY", "text": "text", "npy": "NumPy .npy", "npz": "NumPy .npz", "obj": "OBJ", "off": "OFF",
+    "ply": "PLY", "text": "text", "npy": "NumPy .npy", "npz": "NumPy .npz", "las": "LAS", "pcd": "PCD", "obj": "OBJ", "off": "OFF",
     "stl": "STL", "glb": "GLB", "gltf": "glTF", "image": "image (PNG/JPEG/BMP)",
 }
-_KINDS = {"text": "points", "npy": "points", "npz": "points", "image": "image"}
+_KINDS = {"text": "points", "npy": "points", "npz": "points", "las": "points", "pcd": "points", "image": "image"}
 _POINT_READERS = {
     "ply": ply.read_ply_points,
     "text": pointfiles.read_text_rows,
     "npy": pointfiles.read_npy_rows,
     "npz": pointfiles.read_npz_rows,
+    "las": las.read_las_points,
+    "pcd": pcd.read_pcd_points,
 }
 
 
@@ -90,7 +92,7 @@ def classify(path: str | os.PathLike) -> str:
 def read_point_cloud(
     path: str | os.PathLike, max_points: int = 2_000_000, rng: np.random.Generator | int | None = None
 ) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
-    """Read a PLY, XYZ/PTS/TXT/CSV, NPY or NPZ point cloud in the file's own coordinates.
+    """Read a PLY, XYZ/PTS/TXT/CSV, NPY, NPZ, LAS or PCD point cloud in the file's own coordinates.
 
     Returns points (N, 3) float32, normals (N, 3) float32 unit vectors or None, and
     notices for the user. Rows with NaN/Inf are dropped; beyond ``max_points`` a uniform
