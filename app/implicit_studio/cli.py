@@ -17,7 +17,7 @@ from . import __version__
 
 log = logging.getLogger("implicit_studio")
 
-UP_HELP = ("the scan's up axis: +y (default; the models were trained y-up), +z for z-up scans (LiDAR, "
+UP_HELP = ("the scan's up axis: +y (default, except LAS: +z; the models were trained y-up), +z for z-up scans (LiDAR, "
            "Blender, most photogrammetry), or -z, +x, -x, -y (write --up=-z); meshes are still written in the "
            "file's own axes")
 
@@ -42,7 +42,7 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
     from .engine.session import ReconstructionSession, Settings
     from .io.files import check_output, load_input, write_mesh, write_spooled_mesh
     from .io.ply import MeshSpool
-    from .io.orientation import parse_up, reorient
+    from .io.orientation import current_up, parse_up, reorient
     from .io.photo import parse_box
     from .errors import InputError
 
@@ -54,11 +54,13 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
                         pose=args.pose, ensemble=args.ensemble)
     settings.validate()
     check_output(out)
-    up = parse_up(args.up)
-    data = reorient(load_input(args.input), up)
+    up = parse_up(args.up) if args.up else None
+    data = load_input(args.input)
+    turned = up is not None and up != current_up(data)
+    data = reorient(data, up) if turned else data
     for notice in data.notices:
         log.info("%s", notice)
-    if up != "+y":
+    if turned:
         log.info("turned so that the file's %s axis is up; the mesh is written in the file's axes", up)
     known = len(data.notices)
     session = ReconstructionSession(data, settings)
@@ -186,7 +188,7 @@ def build_parser(argv: list[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("--refine", type=float, metavar="SECONDS", help=PARAMETERS["refine"].help + " (0-600 s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stats-json", help="write timings and counts to this JSON file")
-    p.add_argument("--up", default="+y", help=UP_HELP)
+    p.add_argument("--up", help=UP_HELP)
     p.add_argument("--pose", default=POSES[0], help=POSE_HELP)
     _add_parameter(p, PARAMETERS["ensemble"], int)
     p.add_argument("--units", default="m", help="scene model: the file's units, m, cm or mm (default m)")
@@ -225,7 +227,7 @@ def build_parser(argv: list[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("--cut-away", action="store_true",
                    help="cut the meshes away between the camera and the slice plane")
     p.add_argument("--exit-when-done", action="store_true")
-    p.add_argument("--up", default="+y", help=UP_HELP)
+    p.add_argument("--up", help=UP_HELP)
     p.add_argument("--pose", help=POSE_HELP)
     p.add_argument("--ensemble", type=int, help=PARAMETERS["ensemble"].help + " (1-24 turns)")
     p.add_argument("--units", help="scene model: the file's units, m, cm or mm (default m)")

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -247,6 +249,30 @@ def test_up_axis_turns_the_scan_and_exports_in_the_file_axes(window, qtbot, box_
     unit = window.model.runs[0].final.vertices @ UP_ROTATIONS["+z"]
     expected = window.model.loaded.normalization.to_user(unit)
     assert np.allclose(trimesh.load(out, process=False).vertices, expected, atol=1e-5)
+
+
+def test_a_las_scan_stands_up_on_its_own_and_later_files_keep_the_users_axis(window, qtbot, sphere_file, tmp_path):
+    sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+    from test_scan_formats import las_bytes
+
+    from implicit_studio.io.orientation import current_up
+
+    ints = np.stack(np.meshgrid(np.arange(6), np.arange(8), np.arange(12)), -1).reshape(-1, 3) * 100
+    scan = tmp_path / "tall.las"
+    scan.write_bytes(las_bytes(ints, 1, offset=(500000.0, 4000000.0, 100.0)))
+    with qtbot.waitSignal(window.idle, timeout=RUN_TIMEOUT_MS):
+        drop(window, scan)
+    assert current_up(window.model.data) == "+z" and window.input_panel.up.currentData() == "+z"
+    assert np.argmax(np.ptp(window.model.data.points, axis=0)) == 1        # the file's z stands along y
+    with qtbot.waitSignal(window.idle, timeout=RUN_TIMEOUT_MS):
+        window.input_panel.set_up("+y")                                    # the user knows better
+    assert current_up(window.model.data) == "+y" and np.argmax(np.ptp(window.model.data.points, axis=0)) == 2
+    with qtbot.waitSignal(window.idle, timeout=RUN_TIMEOUT_MS):
+        drop(window, scan)                                                 # a LAS file says its own up again
+    assert window.input_panel.up.currentData() == "+z"
+    with qtbot.waitSignal(window.idle, timeout=RUN_TIMEOUT_MS):
+        drop(window, sphere_file)                                          # a PLY takes the user's choice
+    assert current_up(window.model.data) == "+y" and window.input_panel.up.currentData() == "+y"
 
 
 def test_ensemble_reaches_the_run(window, qtbot, box_mesh_file):

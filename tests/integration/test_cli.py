@@ -162,6 +162,26 @@ def test_up_axis_turns_the_scan_for_the_model_and_the_mesh_back(tmp_path, torus_
     assert m["iou"] > 0.6
 
 
+def test_las_scan_stands_up_on_its_own_and_the_mesh_comes_back_in_the_file_axes(tmp_path):
+    """A LAS torus lying on its ground (z up) in metres away from the origin: without --up the
+    model sees it upright, the log says why, and the mesh lands on the torus."""
+    sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
+    from test_scan_formats import las_bytes
+
+    mesh = trimesh.creation.torus(0.3, 0.1)          # its axis is z: lying flat in a z-up world
+    mesh.apply_scale(10.0)
+    mesh.apply_translation([5000.0, -2000.0, 100.0])
+    points = mesh.sample(6000, seed=0)
+    path, truth, out = tmp_path / "scan.las", tmp_path / "torus.ply", tmp_path / "o.ply"
+    path.write_bytes(las_bytes(np.round(points / 0.001).astype(np.int64), 1))
+    mesh.export(truth)
+    r = cli("reconstruct", path, "--out", out, "--levels", "1")
+    assert r.returncode == 0, r.stderr
+    assert "LAS heights are z: turned so that +z is up" in r.stderr and "turned so that the file's" not in r.stderr
+    assert_in_user_units(out, mesh)
+    assert json.loads(cli("evaluate", out, truth, "--json").stdout)["iou"] > 0.6
+
+
 def test_pose_auto_turns_a_tilted_scan_for_the_model_and_writes_the_mesh_in_the_file_axes(tmp_path):
     """A torus tilted 40 degrees, in user units: the 3-plane model finds a pose, says so on one log
     line, and the mesh lands on the tilted torus."""

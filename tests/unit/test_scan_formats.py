@@ -13,6 +13,7 @@ import pytest
 
 from implicit_studio.errors import InputError
 from implicit_studio.io import files as io, las, pcd
+from implicit_studio.io.orientation import current_up, reorient
 from implicit_studio.io.pointfiles import RowSampler
 
 UTM = (500000.0, 4000000.0, 100.0)
@@ -135,10 +136,25 @@ def test_las_with_utm_offsets_loads_in_float64(tmp_path):
     path = tmp_path / "utm.las"
     path.write_bytes(las_bytes(ints, 1, offset=UTM))
     data = io.load_input(path)
-    assert data.notices == [] and data.normals is None
+    assert data.normals is None
     back = data.normalization.to_user(data.points.astype(np.float64))
     np.testing.assert_allclose(back, scaled(ints, offset=UTM), rtol=0, atol=1e-5)
     assert io.classify(path) == "points"
+
+
+def test_las_comes_turned_z_up_and_says_so(tmp_path):
+    """A LAS cloud's z is its height: load_input stands it up for the models (file z along +y)
+    and records the turn, so ``reorient`` can still put any other axis up."""
+    ints = np.stack(np.meshgrid(np.arange(10), np.arange(20), np.arange(40)), -1).reshape(-1, 3) * 100
+    path = tmp_path / "tall.las"
+    path.write_bytes(las_bytes(ints, 1, offset=UTM))
+    data = io.load_input(path)
+    assert current_up(data) == "+z"
+    assert data.notices == ["LAS heights are z: turned so that +z is up (the Up axis box or --up changes it)"]
+    np.testing.assert_allclose(np.ptp(data.points, axis=0), [9 / 39, 1.0, 19 / 39], atol=1e-6)   # x, z, y of the file
+    as_file = reorient(data, "+y")
+    assert current_up(as_file) == "+y"
+    np.testing.assert_allclose(np.ptp(as_file.points, axis=0), [9 / 39, 19 / 39, 1.0], atol=1e-6)
 
 
 def test_las_named_otherwise_is_sniffed(tmp_path):

@@ -99,7 +99,7 @@ def run_gui(args) -> int:
     from .main_window import MainWindow
     from .presets import get_preset
 
-    up = parse_up(args.up)
+    up = parse_up(args.up) if args.up else None
     units = parse_units(args.units) if args.units else None
     pose = parse_pose(args.pose) if getattr(args, "pose", None) else None
     ensemble = getattr(args, "ensemble", None)
@@ -161,7 +161,8 @@ def run_gui(args) -> int:
 
         window.idle.connect(on_idle)
         window.model.load_failed.connect(failed_to_load)
-    window.input_panel.set_up(up)
+    if up:
+        window.input_panel.set_up(up)
     if getattr(args, "box", None):
         window.pending_box = box
     if args.model:

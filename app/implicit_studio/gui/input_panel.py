@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from PySide6.QtCore import QPoint, QRect, QSize, Qt, Signal
+from PySide6.QtCore import QPoint, QRect, QSignalBlocker, QSize, Qt, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import (QComboBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QRubberBand, QVBoxLayout,
                                QWidget)
@@ -165,6 +165,11 @@ class InputPanel(QGroupBox):
     def set_up(self, up: str) -> None:
         """Select ``up`` (one of UP_AXES), emitting ``up_changed`` if it is new."""
         self.up.setCurrentIndex(self.up.findData(up))
+
+    def show_up(self, up: str) -> None:
+        """Show the up axis the current input was turned with, without emitting ``up_changed``."""
+        with QSignalBlocker(self.up):
+            self.up.setCurrentIndex(self.up.findData(up))
 
     def show_loading(self, path: str) -> None:
         self.details.setText(f"loading {Path(path).name} ...")

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (QApplication, QFileDialog, QLabel, QMainWindow, Q
 
 from ..engine.events import Encoded, Finished, FitProgress, Isolated, Started, TileMesh
 from ..engine.registry import MODELS
+from ..io.orientation import current_up
 from ..io.units import ROOM_EXTENT_M
 from ..engine.session import Settings, refine_budget
 from ..errors import InputError
@@ -335,6 +336,7 @@ class MainWindow(QMainWindow):
         self.model.settings.box = self.pending_box if data.kind == "image" else None
         self.pending_box = None
         self.input_panel.show_input(self.model.path, data)
+        self.input_panel.show_up(current_up(data))
         self._remember(self.model.path)
         self.statusBar().showMessage(f"{Path(self.model.path).name}: {data.summary()}" + self._scene_hint(data))
         points = data.points

@@ -16,7 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, Signal
 
 from ..engine.registry import MODELS
-from ..io.orientation import reorient
+from ..io.orientation import current_up, reorient
 from .representations import REPRESENTATIONS
 from .view_names import parse_view, refined_partner
 from .workers import MeshPayload, RemeshRequest, RemeshThread, SessionThread, TaskThread
@@ -83,9 +83,9 @@ class StudioModel(QObject):
         super().__init__(parent)
         self.settings = settings          # the Settings template; ``model`` is replaced per run
         self.store = ModelStore()
-        self.data = None                  # the input as the models see it: ``loaded`` turned to ``up``
-        self.loaded = None                # the input as the file has it
-        self.up = "+y"
+        self.data = None                  # the input as the models see it: ``loaded`` turned to its up axis
+        self.loaded = None                # the input as load_input gives it (a LAS cloud already z-up)
+        self.up = "+y"                    # the user's choice, for files that do not say their own
         self.path: str | None = None
         self.runs: list[Run] = []
         self._threads: set = set()
@@ -107,19 +107,19 @@ class StudioModel(QObject):
         if self.closed:
             return          # the file finished parsing while the window was closing
         self.loaded, self.path = data, path
-        self._show_input()
+        own = current_up(data)
+        self._show_input(self.up if own == "+y" else own)
 
     def set_up(self, up: str) -> None:
-        """Turn the input so that its axis ``up`` points up (this and later files)."""
-        if up == self.up:
-            return
+        """Turn the input so that its axis ``up`` points up (this file, and later files that do
+        not say their own up axis as LAS does)."""
         self.up = up
-        if self.loaded is not None and not self.closed:
-            self._show_input()
+        if self.loaded is not None and not self.closed and up != current_up(self.data):
+            self._show_input(up)
 
-    def _show_input(self) -> None:
+    def _show_input(self, up: str) -> None:
         self.cancel()
-        self.data = reorient(self.loaded, self.up)
+        self.data = reorient(self.loaded, up)
         self.runs = []
         self.input_changed.emit(self.data)
 

@@ -35,6 +35,7 @@ from ..errors import InputError
 from . import images, las, meshfiles, pcd, ply, pointfiles
 from .inputs import InputData
 from .normalize import Normalization
+from .orientation import reorient
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,8 @@ def load_input(path: str | os.PathLike, n_mesh_samples: int = 100_000, max_point
     Point clouds are normalised on their points. Meshes (PLY with faces, OBJ, OFF, STL,
     GLB, glTF) are normalised on their vertices, sampled with ``n_mesh_samples``
     area-weighted surface points carrying face normals (seed 0) and kept as ``gt_mesh``.
-    Images give kind "image". Normalisation is computed in float64.
+    Images give kind "image". Normalisation is computed in float64. LAS clouds come turned
+    z-up (``io.orientation``): their z is the height.
     """
     p = _check_file(path)
     fmt, notices = _detect(p)
@@ -173,7 +175,11 @@ def load_input(path: str | os.PathLike, n_mesh_samples: int = 100_000, max_point
         _check_size(p, p.stat().st_size, MAX_MESH_BYTES)
         return _mesh_input(p, fmt, notices, n_mesh_samples, max_points)
     points, normals, notices = _read_points(p, fmt, notices, max_points, None)
-    return _cloud_input(p, points, normals, notices)
+    data = _cloud_input(p, points, normals, notices)
+    if fmt == "las":        # projected coordinates: x east, y north, z the height
+        data = reorient(data, "+z")
+        data.notices.append("LAS heights are z: turned so that +z is up (the Up axis box or --up changes it)")
+    return data
 
 
 def write_mesh(
