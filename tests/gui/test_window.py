@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import json
-import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -252,8 +250,7 @@ def test_up_axis_turns_the_scan_and_exports_in_the_file_axes(window, qtbot, box_
 
 
 def test_a_las_scan_stands_up_on_its_own_and_later_files_keep_the_users_axis(window, qtbot, sphere_file, tmp_path):
-    sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
-    from test_scan_formats import las_bytes
+    from scan_writers import las_bytes
 
     from implicit_studio.io.orientation import current_up
 

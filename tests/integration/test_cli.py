@@ -165,8 +165,7 @@ def test_up_axis_turns_the_scan_for_the_model_and_the_mesh_back(tmp_path, torus_
 def test_las_scan_stands_up_on_its_own_and_the_mesh_comes_back_in_the_file_axes(tmp_path):
     """A LAS torus lying on its ground (z up) in metres away from the origin: without --up the
     model sees it upright, the log says why, and the mesh lands on the torus."""
-    sys.path.insert(0, str(Path(__file__).parents[1] / "unit"))
-    from test_scan_formats import las_bytes
+    from scan_writers import las_bytes
 
     mesh = trimesh.creation.torus(0.3, 0.1)          # its axis is z: lying flat in a z-up world
     mesh.apply_scale(10.0)

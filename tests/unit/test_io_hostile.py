@@ -29,7 +29,8 @@ from PIL import Image
 
 from implicit_studio.errors import InputError
 from implicit_studio.io import files as io, ply
-from test_scan_formats import check_ten_million_sampled, las_bytes, lzf_compress, lzf_literals, pcd_binary, pcd_header
+from scan_writers import las_bytes, lzf_compress, lzf_literals, pcd_binary, pcd_header
+from test_scan_formats import check_ten_million_sampled
 
 XYZ = "property float x\nproperty float y\nproperty float z\n"
 READERS = {"points": io.read_point_cloud, "mesh": io.read_mesh, "image": io.read_image, "input": io.load_input}
