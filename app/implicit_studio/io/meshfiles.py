@@ -24,6 +24,7 @@ def load_trimesh(path: Path, file_type: str) -> tuple[np.ndarray, np.ndarray, li
 
     Scenes are flattened with their transforms applied and their meshes concatenated.
     A file with points but no faces returns its points and an empty (0, 3) face array.
+    Vertices that trimesh did not parse as (V, 3) rows are an InputError.
     """
     import trimesh
 
@@ -43,6 +44,10 @@ def load_trimesh(path: Path, file_type: str) -> tuple[np.ndarray, np.ndarray, li
                          f"have ({_first_line(exc)})") from exc
     except Exception as exc:  # trimesh reports malformed files with many exception types
         raise InputError(f"{path}: cannot read as {file_type.upper()} ({_first_line(exc)})") from exc
+    if vertices.size and (vertices.ndim != 2 or vertices.shape[1] != 3):
+        # an OBJ 'v' line of 2 numbers makes trimesh return garbled (V, 2) vertices
+        raise InputError(f"{path}: cannot read as {file_type.upper()}: the vertices do not all have 3 coordinates "
+                         "(x y z); is a vertex line short of a number?")
     notices = [f"combined {len(meshes)} meshes from the scene"] if len(meshes) > 1 else []
     return vertices.reshape(-1, 3), faces.reshape(-1, 3), notices
 
