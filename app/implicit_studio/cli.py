@@ -23,7 +23,8 @@ UP_HELP = ("the scan's up axis: +y (default, except LAS: +z; the models were tra
 
 
 POSE_HELP = ("auto: a learned point-cloud model tries the scan in 25 poses (as it is and the quarter turns of its "
-             "tightest box) and keeps the one its coarse mesh fits best, for scans in any pose (a few seconds); "
+             "tightest box) and keeps the one its coarse mesh fits best, for scans in any pose (a few seconds, after a coarse mesh "
+             "of the scan as loaded); "
              "as-is (default): the file's axes")
 
 

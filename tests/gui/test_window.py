@@ -9,6 +9,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from implicit_studio.engine.session import AS_LOADED_NOTE
+
 from .conftest import drop
 
 pytestmark = pytest.mark.gui
@@ -295,9 +297,12 @@ def test_find_pose_and_ensemble_are_offered_to_learned_point_models_and_pose_rea
     assert panel.values()["pose"] == "as-is"
     panel.apply({"pose": "auto", "refine": 0.0})
     assert panel.pose.isChecked() and panel.values()["pose"] == "auto"
+    captions = []       # the view's caption after each event: the input as loaded is shown before the search
+    window.model.run_event.connect(lambda _index, _event: captions.append(window.grid.views[0].caption.text()))
     with qtbot.waitSignal(window.idle, timeout=RUN_TIMEOUT_MS):
         drop(window, box_mesh_file)
     assert window.model.settings.pose == "auto" and window.grid.views[0].n_faces > 0
+    assert any(c.startswith(AS_LOADED_NOTE + ": ") for c in captions), captions
     assert ", pose " in window.grid.views[0].caption.text()
     # the mesh is shown where the input is (the model's own frame never leaks out)
     final = window.model.runs[0].final

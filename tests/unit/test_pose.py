@@ -83,27 +83,55 @@ def test_upright_input_keeps_its_pose_and_a_cancelled_search_gives_none():
     assert find_pose(BoxModel(), points, 0.0, torch.device("cpu"), cancel=lambda: True) is None
 
 
-@pytest.mark.parametrize("refine", [0.0, 0.5])
-def test_session_with_pose_auto_meshes_in_the_input_frame(refine):
-    """The shipped 3-plane model on a turned slab: the search turns it, and the meshes (prior and
-    refined) still come back where the input points are, not in the model's frame."""
-    from scipy.spatial import cKDTree
-
+def run_with_pose_search(points: np.ndarray, refine: float) -> tuple[list, dict]:
+    """The shipped 3-plane model with ``pose="auto"`` on ``points`` (N, 3): (meshes, stats)."""
     from implicit_studio.engine.events import Finished, LevelMesh
     from implicit_studio.engine.session import ReconstructionSession, Settings
     from implicit_studio.io.inputs import InputData
 
-    turn = Rotation.from_euler("xyz", [35, 50, 20], degrees=True).as_matrix()
-    points = box_scan(turn, seed=3)
     settings = Settings(model="convonet-3plane", resolution0=16, levels=1, refine=refine, pose="auto")
-    final, stats = None, {}
+    meshes, stats = [], {}
     for event in ReconstructionSession(InputData("slab", "points", points=points), settings).run():
-        if isinstance(event, LevelMesh) and event.final:
-            final = event
+        if isinstance(event, LevelMesh):
+            meshes.append(event)
         elif isinstance(event, Finished):
             stats = event.stats
-    assert stats["pose"]["degrees"] != 0.0 and stats["pose"]["candidates"] == 25
+    return meshes, stats
+
+
+@pytest.mark.parametrize("refine", [0.0, 0.5])
+def test_session_with_pose_auto_meshes_in_the_input_frame(refine):
+    """The shipped 3-plane model on a turned slab: the input as loaded is shown first (a coarse
+    preview that says so), then the search turns it, and the meshes (prior and refined) still come
+    back where the input points are, not in the model's frame."""
+    from scipy.spatial import cKDTree
+
+    from implicit_studio.engine.session import AS_LOADED_NOTE
+
+    turn = Rotation.from_euler("xyz", [35, 50, 20], degrees=True).as_matrix()
+    points = box_scan(turn, seed=3)
+    meshes, stats = run_with_pose_search(points, refine)
+    first = meshes[0]
+    assert first.preview and first.note == AS_LOADED_NOTE and first.level == 0 and len(first.faces) > 0
+    assert all(not m.note for m in meshes[1:]) and stats["as_loaded_s"] == first.seconds
+    assert first.seconds < stats["pose"]["seconds"] < stats["levels"][0]["t_s"]
+    final = meshes[-1]
+    assert final.final and stats["pose"]["degrees"] != 0.0 and stats["pose"]["candidates"] == 25
+    assert stats["levels"][0]["new_evaluations"] > 0        # the turned input was encoded and meshed anew
     mesh = trimesh.Trimesh(final.vertices, final.faces, process=False)
     samples, _ = trimesh.sample.sample_surface(mesh, 2000, seed=0)
     assert np.mean(cKDTree(points).query(samples)[0]) < 0.03
     assert np.mean(cKDTree(samples).query(points)[0]) < 0.03
+
+
+def test_when_the_input_pose_wins_the_run_goes_on_from_the_preview_grid(monkeypatch):
+    """A search that keeps the input as it is: nothing is encoded or evaluated again, and the run's
+    level 0 is the preview's grid."""
+    from implicit_studio.engine import pose as pose_module
+    from implicit_studio.engine.pose import PoseSearch
+
+    monkeypatch.setattr(pose_module, "find_pose", lambda *args: PoseSearch(Pose.identity(), 0.01, 0.01, 25, 0.0))
+    meshes, stats = run_with_pose_search(box_scan(np.eye(3), seed=4), 0.0)
+    assert meshes[0].preview and stats["pose"]["degrees"] == 0.0
+    assert stats["levels"][0]["new_evaluations"] == 0 and stats["levels"][0]["evaluations"] == 0
+    assert len(meshes[1].faces) == len(meshes[0].faces) and meshes[-1].final

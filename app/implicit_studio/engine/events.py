@@ -46,8 +46,9 @@ class FitProgress:
 class LevelMesh:
     """A mesh in the unit frame: vertices (V, 3) float32, faces (F, 3) int64.
 
-    ``final`` is True for the last mesh of the run. While SIREN fits it emits ``preview``
-    meshes of the current weights (``fit_step`` says after how many steps).
+    ``final`` is True for the last mesh of the run. While SIREN fits (or refinement runs) it emits
+    ``preview`` meshes of the current weights (``fit_step`` says after how many steps); a preview
+    that is not of a fit says what it shows in ``note`` (the input as loaded, before Find pose).
     """
 
     level: int
@@ -60,6 +61,7 @@ class LevelMesh:
     final: bool = False
     preview: bool = False
     fit_step: int | None = None
+    note: str = ""
 
 
 @dataclass

@@ -37,6 +37,7 @@ MAX_FIT_POINTS = 200_000
 # an image model's final grid more filled than this did not find an object: the largest share of
 # the padded box any of 291 data-set shapes fills is 0.597 (a cabinet); a failed photo fills ~1
 FILL_LIMIT = 0.7
+AS_LOADED_NOTE = "as loaded, while the pose is searched"
 
 
 class ModelStore:
@@ -175,8 +176,10 @@ class ReconstructionSession:
             self._prepare_learned(stats)
             stats["encode_s"] = time.perf_counter() - t0
             yield Encoded(stats["encode_s"])
+            if self.searches_pose:
+                yield from self._pose_first(t0, stats)
             refine = self.refine_seconds
-            yield from self._mesh(t0, stats, last=not refine)
+            yield from self._mesh(t0, stats, last=not refine, coarse=self._coarse_grid())
             if refine and not self.cancelled:
                 yield from self._refine(t0, stats, refine)
         else:
@@ -246,10 +249,46 @@ class ReconstructionSession:
             log.info("%s", iso.problem)
         return self.isolation
 
+    @property
+    def searches_pose(self) -> bool:
+        """True when ``run()`` looks for the pose a learned point model fits the input best in."""
+        return (self.settings.pose == "auto" and self.spec.learned and self.spec.input_kind == "points"
+                and not self.spec.metric)
+
+    def _pose_first(self, t0: float, stats: dict) -> Iterator[LevelMesh]:
+        """``Settings.pose == "auto"``: show the input as loaded at once (a coarse preview whose
+        ``note`` says so, its time in ``stats["as_loaded_s"]``), then search the pose and encode the
+        input again in it if it is not the input's own; the run's levels follow in that pose."""
+        for mesh in self._mesh(t0, stats, preview=True, levels=0, note=AS_LOADED_NOTE):
+            stats["as_loaded_s"] = mesh.seconds
+            yield mesh
+        if self.cancelled:
+            return
+        model, _ = self.store.get(self.checkpoint, self.spec.name, self.device)
+        from .pose import find_pose
+
+        search = find_pose(model, self._encoder_points(), self.iso, self.device, self._cancel)
+        if search is None:               # cancelled: the run ends as it is
+            return
+        stats["pose"] = search.summary()
+        if not search.pose.is_identity:
+            self.pose = search.pose
+            self._prepare_learned(stats)
+
+    def _encoder_points(self) -> np.ndarray:
+        """(n, 3) the input points a learned point model encodes (``Settings.n_input_points`` or the
+        model's training count, drawn with ``Settings.seed``), in the input's unit frame."""
+        model, _ = self.store.get(self.checkpoint, self.spec.name, self.device)
+        n = self.settings.n_input_points or model.cfg.n_input_points
+        return subsample(self.data.points, n, self.settings.seed)
+
+    def _coarse_grid(self) -> np.ndarray | None:
+        """The level-0 grid already evaluated for the current field, if any."""
+        return self._coarse[1] if self._coarse is not None and self._coarse[0] is self.field else None
+
     def _prepare_learned(self, stats: dict | None = None) -> None:
-        """Encode the input (in the pose found first, with ``Settings.pose == "auto"``; in each turn
-        of ``Settings.ensemble``) and set the field and threshold; ``stats`` receives the pose
-        search's summary and the ensemble's size."""
+        """Encode the input (in ``self.pose``; in each turn of ``Settings.ensemble``) and set the
+        field and threshold; ``stats`` receives the ensemble's size."""
         from .checkpoints import tuned_threshold
 
         model, card = self.store.get(self.checkpoint, self.spec.name, self.device)
@@ -261,11 +300,7 @@ class ReconstructionSession:
                 image = self.isolation.framed if self.isolation is not None else self.data.image
                 inputs = image_tensor(image, cfg.image_size).to(self.device)
             else:
-                n = self.settings.n_input_points or cfg.n_input_points
-                points = subsample(self.data.points, n, self.settings.seed)
-                if self.settings.pose == "auto":
-                    self._find_pose(model, points, logit(threshold), {} if stats is None else stats)
-                inputs = torch.from_numpy(self.pose.to_model(points))[None].to(self.device)
+                inputs = torch.from_numpy(self.pose.to_model(self._encoder_points()))[None].to(self.device)
                 turns = ensemble_turns(self.settings.ensemble)
                 ensemble = TurnEnsemble(model, turns)
                 if stats is not None and len(turns) > 1:
@@ -284,24 +319,16 @@ class ReconstructionSession:
         self.iso = logit(threshold)
         self._prior_field = field      # last: ``prior_view`` needs the threshold too
 
-    def _find_pose(self, model: torch.nn.Module, points: np.ndarray, iso: float, stats: dict) -> None:
-        """``Settings.pose == "auto"``: the pose ``model`` fits ``points`` (the encoder's input) best in."""
-        from .pose import find_pose
-
-        search = find_pose(model, points, iso, self.device, self._cancel)
-        if search is not None:          # (cancelled: the run ends after encoding, as is)
-            self.pose = search.pose
-            stats["pose"] = search.summary()
-
     def _mesh(self, t0: float, stats: dict, preview: bool = False, levels: int | None = None,
               fit_step: int | None = None, last: bool = True, cancel: Callable[[], bool] | None = None,
-              coarse: np.ndarray | None = None) -> Iterator[LevelMesh]:
+              coarse: np.ndarray | None = None, note: str = "") -> Iterator[LevelMesh]:
         """Stream MISE levels of the current field; ``last``: this pass ends the run (its top level is
-        final); ``coarse``: a level-0 grid of this field already evaluated."""
+        final); ``coarse``: a level-0 grid of this field already evaluated; ``note``: a preview's
+        caption (a preview with a note shows a field the run goes on with, so its grid is kept)."""
         levels = self.settings.levels if levels is None else levels
         for lv in mise(self._locked_field, self.settings.resolution0, levels, self.iso, BOX,
                        self.settings.batch_points, self._cancel if cancel is None else cancel, coarse):
-            if lv.level == 0 and not preview:
+            if lv.level == 0 and (note or not preview):
                 self._coarse = (self.field, lv.grid)
             vertices, faces, floaters = lv.vertices, lv.faces, 0
             if self._support is not None:      # fitted models: blobs far from every input point go
@@ -322,7 +349,7 @@ class ReconstructionSession:
                 if stats["filled_fraction"] > FILL_LIMIT or self.isolation.method == "box":
                     stats["cannot"] = self.cannot_message(stats["filled_fraction"])
             yield LevelMesh(lv.level, levels, lv.resolution, vertices, faces, lv.evaluations, now,
-                            final=final, preview=preview, fit_step=fit_step)
+                            final=final, preview=preview, fit_step=fit_step, note=note)
 
     def remesh(self, threshold: float, cancel=None, stats: dict | None = None) -> Iterator[LevelMesh]:
         """Mesh the field already encoded (or fitted) by ``run()`` again at another iso-level.
@@ -349,9 +376,8 @@ class ReconstructionSession:
         stats.setdefault("levels", [])
         self.threshold = float(threshold)
         self.iso = logit(self.threshold) if self.spec.learned else -self.threshold
-        coarse = self._coarse[1] if self._coarse is not None and self._coarse[0] is self.field else None
         return self._mesh(time.perf_counter(), stats, cancel=lambda: self._cancel.is_set() or is_cancelled(cancel),
-                          coarse=coarse)
+                          coarse=self._coarse_grid())
 
     def prior_view(self) -> "ReconstructionSession":
         """This learned session's prior, unrefined, as a session of its own for ``slice`` and ``remesh``

@@ -461,6 +461,8 @@ class MainWindow(QMainWindow):
             return
         stage = "fit" if run.model in MODELS and not MODELS[run.model].learned else "refine"
         what = f"{stage} step {mesh.fit_step} preview" if mesh.preview else f"level {mesh.level}/{mesh.levels}"
+        if mesh.note:
+            what = mesh.note
         if run.model in MODELS and MODELS[run.model].metric:
             what = "scene"
         if payload.threshold is not None:

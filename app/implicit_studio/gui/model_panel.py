@@ -107,8 +107,9 @@ class ModelPanel(QGroupBox):
         self.units.setToolTip("What the scan's coordinates are in (scene model)")
         self.pose = QCheckBox("Find pose")
         self.pose.setToolTip("Try the scan in 25 poses (as it is and the quarter turns of its tightest box) and keep "
-                             "the one the model's\ncoarse mesh fits best: for scans in any pose (a few seconds more; "
-                             "meshes stay in the file's axes)")
+                             "the one the model's\ncoarse mesh fits best: for scans in any pose (the scan as loaded is "
+                             "shown at once, the\nmesh in the pose found a few seconds later; meshes stay in "
+                             "the file's axes)")
         form = QFormLayout()
         form.addRow("Resolution", self.resolution0)
         form.addRow("Levels", self.levels)
