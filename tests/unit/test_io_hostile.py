@@ -70,9 +70,9 @@ def jpeg_claiming(width, height) -> bytes:
     return bytes(data)
 
 
-def npy_header(shape, dtype="<f4") -> bytes:
+def npy_header(shape, dtype="<f4", fortran=False) -> bytes:
     buffer = pyio.BytesIO()
-    np.lib.format.write_array_header_1_0(buffer, {"descr": dtype, "fortran_order": False, "shape": shape})
+    np.lib.format.write_array_header_1_0(buffer, {"descr": dtype, "fortran_order": fortran, "shape": shape})
     return buffer.getvalue()
 
 
@@ -192,6 +192,10 @@ CASES = [
      lambda d: write(d / "o.npy", npy_header((10, 3), "|O") + b"\x80" * 50), r"has dtype object; a plain float or integer array"),
     ("NPY wrong shape", "(10, 2) array", "points",
      lambda d: write(d / "s.npy", npy_header((10, 2)) + bytes(80)), r"has shape \(10, 2\); expected \(N, 3\) or \(N, 6\)"),
+    ("NPY negative row count", "Fortran-ordered, header shape (-1, 3)", "points",
+     lambda d: write(d / "m.npy", npy_header((-1, 3), fortran=True) + bytes(120)), r"has shape \(-1, 3\); expected \(N, 3\) or \(N, 6\)"),
+    ("zero points (Fortran NPY)", "Fortran-ordered (0, 3) array", "points",
+     lambda d: write(d / "zf.npy", npy_header((0, 3), fortran=True)), r"has no points; at least 8"),
     ("truncated NPY", "header says 1,000 x 3 float32, 40 bytes follow", "points",
      lambda d: write(d / "t.npy", npy_header((1000, 3)) + bytes(40)), r"declares 1,000 rows \(12,000 bytes\) but only 40 bytes follow"),
     ("NPY claiming 10^12 rows", "header only", "points",

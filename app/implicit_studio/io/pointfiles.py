@@ -389,7 +389,7 @@ def _npy_header(f: BinaryIO, path: Path, name: str) -> tuple[tuple[int, int], bo
         raise InputError(f"{path}: '{name}' is not a valid NumPy array ({reason})") from None
     if dtype.hasobject or dtype.fields is not None or dtype.kind not in "fiu":
         raise InputError(f"{path}: '{name}' has dtype {dtype}; a plain float or integer array is needed")
-    if len(shape) != 2 or shape[1] < 3:
+    if len(shape) != 2 or shape[1] < 3 or shape[0] < 0:
         raise InputError(f"{path}: '{name}' has shape {shape}; expected (N, 3) or (N, 6)")
     return shape, fortran, dtype
 
@@ -407,7 +407,7 @@ def _stream_arrays(sources: list, available: int, path: Path, sampler: RowSample
             )
         if fortran and need > BLOCK_BYTES * 64:
             raise InputError(f"{path}: Fortran-ordered arrays over 512 MiB are not supported; save it C-ordered")
-    step = rows if any(src[2] for src in sources) else BLOCK_ROWS
+    step = max(rows, 1) if any(src[2] for src in sources) else BLOCK_ROWS
     for start in range(0, rows, step):
         count = min(step, rows - start)
         parts = [_read_block(f, shape[1], fortran, dtype, count, path) for f, shape, fortran, dtype in sources]
