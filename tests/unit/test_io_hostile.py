@@ -99,6 +99,27 @@ def zip_bomb(path: Path) -> Path:
     return path
 
 
+def npz_member(path: Path, data: bytes, method=zipfile.ZIP_STORED, flags=0, size=None) -> Path:
+    """An .npz holding ``data`` as member 'points.npy', its zip headers patched to claim
+    compression ``method``, general-purpose ``flags`` and uncompressed ``size``."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("points.npy", data)
+    raw = bytearray(path.read_bytes())
+    for signature, at in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        i = raw.find(signature) + at
+        struct.pack_into("<HH", raw, i, flags, method)
+        struct.pack_into("<I", raw, i + 16, len(data) if size is None else size)
+    return write(path, bytes(raw))
+
+
+def npz_broken_deflate(path: Path) -> Path:
+    """Deflate data that breaks off after 8,000 bytes (past the .npy header) with an invalid block type."""
+    raw = npy_header((1000, 3)) + np.random.default_rng(0).random((1000, 3), np.float32).tobytes()
+    packer = zlib.compressobj(wbits=-15)
+    stream = packer.compress(raw[:8000]) + packer.flush(zlib.Z_FULL_FLUSH) + b"\x07" + bytes(20)
+    return npz_member(path, stream, zipfile.ZIP_DEFLATED, size=len(raw))
+
+
 def fifo(path: Path) -> Path:
     os.mkfifo(path)
     return path
@@ -206,6 +227,13 @@ CASES = [
      lambda d: (np.savez(d / "w.npz", a=np.zeros((10, 2))), d / "w.npz")[1], r"no 'points' array and no \(N, 3\) array"),
     ("NPZ zip bomb", "68 MB of zeros deflated to ~300 KB", "points", lambda d: zip_bomb(d / "bomb.npz"),
      r"would decompress to 68,400,128 bytes from [\d,]+; refused as a likely zip bomb"),
+    ("NPZ unknown compression", "member compressed with zip method 99", "points",
+     lambda d: npz_member(d / "m.npz", npy_header((10, 3)) + bytes(120), method=99),
+     r"member 'points.npy' uses zip compression method 99; .npz archives are stored or deflated"),
+    ("NPZ encrypted member", "member flagged as encrypted", "points",
+     lambda d: npz_member(d / "e.npz", npy_header((10, 3)) + bytes(120), flags=1), r"member 'points.npy' is encrypted"),
+    ("NPZ corrupt deflate data", "an invalid deflate block after 8,000 bytes", "points", lambda d: npz_broken_deflate(d / "c.npz"),
+     r"the compressed data in the .npz archive is corrupt; the file is damaged"),
     ("non-image named .png", "text file called .png", "image", lambda d: write(d / "t.png", rows(5)),
      r"not a readable PNG, JPEG or BMP image"),
     ("corrupt PNG", "first half of a real PNG", "image",

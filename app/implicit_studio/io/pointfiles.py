@@ -15,6 +15,7 @@ import codecs
 import io as pyio
 import warnings
 import zipfile
+import zlib
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
@@ -29,6 +30,7 @@ MAX_LINE_BYTES = 1 << 20       # a longer line means this is not a point file
 MAX_HEADER_LINES = 10          # non-numeric lines tolerated before the first row
 MAX_NPZ_MEMBER_BYTES = 16 << 30
 MAX_NPZ_RATIO = 100            # decompressed/compressed size above this is a zip bomb
+NPZ_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)   # what numpy.savez and savez_compressed write
 _SEPARATORS = str.maketrans({",": " ", ";": " ", "\t": " "})
 _COMMENT = "#"             # "//" comments are rewritten to "#" when decoding
 
@@ -329,12 +331,14 @@ def read_npz_rows(path: Path, sampler: RowSampler) -> list[str]:
             return _read_npz_archive(archive, path, sampler)
     except zipfile.BadZipFile as exc:
         raise InputError(f"{path}: not a valid .npz archive ({exc})") from exc
+    except zlib.error:
+        raise InputError(f"{path}: the compressed data in the .npz archive is corrupt; the file is damaged") from None
 
 
 def _read_npz_archive(archive: zipfile.ZipFile, path: Path, sampler: RowSampler) -> list[str]:
     members = {_member_key(info.filename): info for info in archive.infolist()}
     for info in members.values():
-        _check_member_size(info, path)
+        _check_member(info, path)
     key = "points" if "points" in members else _first_points_member(archive, members, path)
     with archive.open(members[key]) as pf:
         shape, fortran, dtype = _npy_header(pf, path, key)
@@ -352,7 +356,14 @@ def _member_key(name: str) -> str:
     return name[:-4] if name.endswith(".npy") else name
 
 
-def _check_member_size(info: zipfile.ZipInfo, path: Path) -> None:
+def _check_member(info: zipfile.ZipInfo, path: Path) -> None:
+    """Refuse members NumPy cannot have written (encrypted, or compressed other than by
+    deflate) and likely zip bombs, before any is opened."""
+    if info.flag_bits & 0x1:
+        raise InputError(f"{path}: member '{info.filename}' is encrypted; .npz archives are not")
+    if info.compress_type not in NPZ_METHODS:
+        raise InputError(f"{path}: member '{info.filename}' uses zip compression method {info.compress_type}; "
+                         ".npz archives are stored or deflated (numpy.savez, numpy.savez_compressed)")
     big = info.file_size > 64 << 20
     if info.file_size > MAX_NPZ_MEMBER_BYTES or (big and info.file_size > MAX_NPZ_RATIO * max(info.compress_size, 1)):
         raise InputError(
