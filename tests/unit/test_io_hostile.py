@@ -334,6 +334,9 @@ CASES = [
     ("PCD compressed stream truncated", "declares 50 compressed bytes, 20 follow", "points",
      lambda d: write(d / "ct.pcd", pcd(data="binary_compressed", body=struct.pack("<II", 50, 120) + bytes(20))),
      r"PCD compressed data is 50 bytes but only 20 follow; the file is truncated"),
+    ("PCD compressed size 4 GiB", "declares 4,294,967,295 compressed bytes, 20 follow", "points",
+     lambda d: write(d / "c4.pcd", pcd(data="binary_compressed", body=struct.pack("<II", 2**32 - 1, 120) + bytes(20))),
+     r"PCD compressed data is 4,294,967,295 bytes but only 20 follow; the file is truncated"),
 ]
 
 
@@ -436,6 +439,20 @@ def test_refusing_a_huge_file_reads_only_its_first_bytes(tmp_path):
     tracemalloc.start()
     try:
         with pytest.raises(InputError, match="files of this kind are limited to 2.00 GiB"):
+            io.read_point_cloud(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1e6, f"peak {peak / 1e6:.0f} MB"
+
+
+def test_pcd_compressed_size_is_checked_before_reading(tmp_path):
+    """A binary_compressed PCD claiming a 4 GiB stream in a 300-byte file is refused before the
+    stream is read (reading it would allocate the claimed size first)."""
+    path = write(tmp_path / "c4.pcd", pcd(data="binary_compressed", body=struct.pack("<II", 2**32 - 1, 120) + bytes(20)))
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError, match="the file is truncated"):
             io.read_point_cloud(path)
         peak = tracemalloc.get_traced_memory()[1]
     finally:

@@ -233,10 +233,11 @@ def _decompressed(path: Path, header: PcdHeader) -> bytearray:
         if size > LZF_MAX_RATIO * packed:
             raise InputError(f"{path}: PCD compressed data declares {size:,} bytes from {packed:,} compressed bytes, "
                              f"more than LZF can expand to; the file is corrupt")
+        have = path.stat().st_size - f.tell()
+        if packed > have:   # checked before reading: f.read(packed) would allocate ``packed`` bytes first
+            raise InputError(f"{path}: PCD compressed data is {packed:,} bytes but only {have:,} follow; "
+                             "the file is truncated")
         stream = f.read(packed)
-    if len(stream) < packed:
-        raise InputError(f"{path}: PCD compressed data is {packed:,} bytes but only {len(stream):,} follow; "
-                         "the file is truncated")
     try:
         return lzf_decompress(stream, size)
     except ValueError as exc:
