@@ -99,6 +99,12 @@ def zip_bomb(path: Path) -> Path:
     return path
 
 
+def savez_bytes() -> bytes:
+    buffer = pyio.BytesIO()
+    np.savez(buffer, points=np.eye(10, 3))
+    return buffer.getvalue()
+
+
 def npz_member(path: Path, data: bytes, method=zipfile.ZIP_STORED, flags=0, size=None) -> Path:
     """An .npz holding ``data`` as member 'points.npy', its zip headers patched to claim
     compression ``method``, general-purpose ``flags`` and uncompressed ``size``."""
@@ -227,6 +233,9 @@ CASES = [
      lambda d: (np.savez(d / "w.npz", a=np.zeros((10, 2))), d / "w.npz")[1], r"no 'points' array and no \(N, 3\) array"),
     ("NPZ zip bomb", "68 MB of zeros deflated to ~300 KB", "points", lambda d: zip_bomb(d / "bomb.npz"),
      r"would decompress to 68,400,128 bytes from [\d,]+; refused as a likely zip bomb"),
+    ("NPZ missing its first byte", "an np.savez archive without its first byte", "points",
+     lambda d: write(d / "f.npz", savez_bytes()[1:]),
+     r"not a valid .npz archive \(member 'points.npy' starts before the beginning of the file; bytes are missing\)"),
     ("NPZ unknown compression", "member compressed with zip method 99", "points",
      lambda d: npz_member(d / "m.npz", npy_header((10, 3)) + bytes(120), method=99),
      r"member 'points.npy' uses zip compression method 99; .npz archives are stored or deflated"),

@@ -358,7 +358,11 @@ def _member_key(name: str) -> str:
 
 def _check_member(info: zipfile.ZipInfo, path: Path) -> None:
     """Refuse members NumPy cannot have written (encrypted, or compressed other than by
-    deflate) and likely zip bombs, before any is opened."""
+    deflate), members placed before the start of the file, and likely zip bombs, before
+    any is opened."""
+    if info.header_offset < 0:      # the archive lost bytes at its start: zipfile would seek to a negative offset
+        raise InputError(f"{path}: not a valid .npz archive (member '{info.filename}' starts before the "
+                         "beginning of the file; bytes are missing)")
     if info.flag_bits & 0x1:
         raise InputError(f"{path}: member '{info.filename}' is encrypted; .npz archives are not")
     if info.compress_type not in NPZ_METHODS:
