@@ -265,11 +265,15 @@ CASES = [
      lambda d: write(d / "f.obj", "v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 7\n"), r"a face refers to a vertex the file does not have"),
     ("OBJ negative face index", "a face naming vertex -7 of three", "mesh",
      lambda d: write(d / "n.obj", "v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 -7\n"), r"a face refers to a vertex the file does not have"),
+    ("GLB chunk of 4 GiB", "a box exported as GLB, then a chunk header claiming 4,294,967,295 bytes", "mesh",
+     lambda d: write(d / "c4.glb", trimesh.creation.box().export(file_type="glb") + struct.pack("<II", 2**32 - 1, 0x004E4942)),
+     r"GLB chunk at byte [\d,]+ declares 4,294,967,295 bytes but only 0 follow; the file is truncated or corrupt"),
     ("OBJ vertex of 2 numbers", "a 'v 0 1' line among 3-number ones", "input",
      lambda d: write(d / "v2.obj", "v 0 0 0\nv 1 0 0\nv 0 1\nv 0 0 1\nf 1 2 4\n"),
      r"cannot read as OBJ: the vertices do not all have 3 coordinates \(x y z\); is a vertex line short of a number\?"),
     ("garbage GLB", "'glTF' magic then random bytes", "mesh",
-     lambda d: write(d / "g.glb", b"glTF" + np.random.default_rng(2).bytes(200)), r"cannot read as GLB"),
+     lambda d: write(d / "g.glb", b"glTF" + np.random.default_rng(2).bytes(200)),
+     r"GLB chunk at byte 12 declares 469,463,396 bytes but only 184 follow; the file is truncated or corrupt"),
     ("OBJ without faces", "only 'v' lines", "mesh", lambda d: write(d / "v.obj", "v 0 0 0\nv 1 0 0\nv 0 1 0\n"),
      r"the file has 3 vertices but no usable faces; open it as a point cloud"),
     ("OBJ without anything", "only comments", "input", lambda d: write(d / "c.obj", "# nothing\n"),
@@ -455,14 +459,16 @@ def test_refusing_a_huge_file_reads_only_its_first_bytes(tmp_path):
     assert peak < 1e6, f"peak {peak / 1e6:.0f} MB"
 
 
-def test_pcd_compressed_size_is_checked_before_reading(tmp_path):
-    """A binary_compressed PCD claiming a 4 GiB stream in a 300-byte file is refused before the
-    stream is read (reading it would allocate the claimed size first)."""
-    path = write(tmp_path / "c4.pcd", pcd(data="binary_compressed", body=struct.pack("<II", 2**32 - 1, 120) + bytes(20)))
+@pytest.mark.parametrize("name", ["PCD compressed size 4 GiB", "GLB chunk of 4 GiB"])
+def test_claimed_sizes_are_checked_before_reading(tmp_path, name):
+    """A binary_compressed PCD stream or a GLB chunk claiming 4 GiB in a small file is refused
+    before it is read (reading it would allocate the claimed size first)."""
+    _, _, reader, build, pattern = next(case for case in CASES if case[0] == name)
+    path = build(tmp_path)
     tracemalloc.start()
     try:
-        with pytest.raises(InputError, match="the file is truncated"):
-            io.read_point_cloud(path)
+        with pytest.raises(InputError, match=pattern):
+            READERS[reader](path)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
