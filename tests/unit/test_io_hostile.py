@@ -76,6 +76,12 @@ def npy_header(shape, dtype="<f4", fortran=False) -> bytes:
     return buffer.getvalue()
 
 
+def npy_text_header(text: str) -> bytes:
+    """A version 1.0 .npy header holding ``text`` as its dictionary, valid or not."""
+    body = text.ljust(117) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(body)) + body.encode("latin-1")
+
+
 def small_png(tmp: Path, name="ok.png") -> Path:
     Image.new("RGB", (64, 48), (0, 128, 255)).save(tmp / name, "PNG")
     return tmp / name
@@ -223,6 +229,12 @@ CASES = [
      lambda d: write(d / "m.npy", npy_header((-1, 3), fortran=True) + bytes(120)), r"has shape \(-1, 3\); expected \(N, 3\) or \(N, 6\)"),
     ("zero points (Fortran NPY)", "Fortran-ordered (0, 3) array", "points",
      lambda d: write(d / "zf.npy", npy_header((0, 3), fortran=True)), r"has no points; at least 8"),
+    ("NPY header with arithmetic", "shape (10 + 2, 3) in the header dictionary", "points",
+     lambda d: write(d / "a.npy", npy_text_header("{'descr': '<f4', 'fortran_order': False, 'shape': (10 + 2, 3), }") + bytes(144)),
+     r"'array' is not a valid NumPy array \(the header dictionary is garbled\)$"),
+    ("NPY header unbalanced", "shape ((10, 3), an unclosed parenthesis", "points",
+     lambda d: write(d / "u.npy", npy_text_header("{'descr': '<f4', 'fortran_order': False, 'shape': ((10, 3), }") + bytes(120)),
+     r"'array' is not a valid NumPy array \(the header dictionary is garbled\)$"),
     ("truncated NPY", "header says 1,000 x 3 float32, 40 bytes follow", "points",
      lambda d: write(d / "t.npy", npy_header((1000, 3)) + bytes(40)), r"declares 1,000 rows \(12,000 bytes\) but only 40 bytes follow"),
     ("NPY claiming 10^12 rows", "header only", "points",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import io as pyio
+import tokenize
 import warnings
 import zipfile
 import zlib
@@ -400,13 +401,22 @@ def _npy_header(f: BinaryIO, path: Path, name: str) -> tuple[tuple[int, int], bo
         else:
             raise ValueError(f"unsupported .npy version {version}")
     except Exception as exc:  # the header is a Python literal: ValueError, SyntaxError, TokenError...
-        reason = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
-        raise InputError(f"{path}: '{name}' is not a valid NumPy array ({reason})") from None
+        raise InputError(f"{path}: '{name}' is not a valid NumPy array ({_npy_reason(exc)})") from None
     if dtype.hasobject or dtype.fields is not None or dtype.kind not in "fiu":
         raise InputError(f"{path}: '{name}' has dtype {dtype}; a plain float or integer array is needed")
     if len(shape) != 2 or shape[1] < 3 or shape[0] < 0:
         raise InputError(f"{path}: '{name}' has shape {shape}; expected (N, 3) or (N, 6)")
     return shape, fortran, dtype
+
+
+def _npy_reason(exc: Exception) -> str:
+    """What is wrong with a .npy header in one line: numpy's (and zipfile's) own messages as they
+    are; a plain phrase for errors of Python's literal parser (a token tuple, an ast node and its
+    memory address), which mean nothing to a user."""
+    text = str(exc).splitlines()[0][:100] if str(exc) else type(exc).__name__
+    if isinstance(exc, (SyntaxError, tokenize.TokenError)) or text.startswith("malformed node"):
+        return "the header dictionary is garbled"
+    return text
 
 
 def _stream_arrays(sources: list, available: int, path: Path, sampler: RowSampler) -> list[str]:
