@@ -279,20 +279,26 @@ def _binary_lists(data: np.ndarray, offset: int, element: Element, endian: str, 
     Otherwise a byte walker finds each instance's lists.
     """
     have = len(data) - offset
-    minimum = sum(np.dtype(p.count_type or p.type).itemsize for p in element.properties)
+    minimum = _instance_bytes(element, [0] * len(element.properties))
     if element.count * minimum > have:
         raise _truncated(path, element, element.count * minimum, have)
     if element.count == 0:
         return [], offset
     lengths = _first_lengths(data, offset, element, endian, path)
-    dtype = np.dtype([field for p, n in zip(element.properties, lengths) for field in _fields(p, n, endian)])
-    need = element.count * dtype.itemsize
-    if need <= have:
+    need = element.count * _instance_bytes(element, lengths)
+    if need <= have:        # checked first: a list claiming 2**32 items would not even make a dtype
+        dtype = np.dtype([field for p, n in zip(element.properties, lengths) for field in _fields(p, n, endian)])
         records = np.frombuffer(data, dtype=dtype, count=element.count, offset=offset)
         if all((records[p.name + "#n"] == n).all() for p, n in zip(element.properties, lengths) if p.count_type):
             groups = [records[target].reshape(element.count, -1).astype(np.int64)] if target else []
             return groups, offset + need
     return _walk_lists(data, offset, element, endian, path, target)
+
+
+def _instance_bytes(element: Element, lengths: list[int]) -> int:
+    """Bytes of one instance of ``element`` whose lists have ``lengths`` items (0 for scalars)."""
+    return sum(np.dtype(p.count_type).itemsize + n * np.dtype(p.type).itemsize if p.count_type
+               else np.dtype(p.type).itemsize for p, n in zip(element.properties, lengths))
 
 
 def _fields(prop: Property, length: int, endian: str) -> list[tuple]:
