@@ -24,6 +24,7 @@ from .pointfiles import RowSampler, column_blocks, iter_line_blocks, parse_rows
 MAX_HEADER_BYTES = 64 << 10
 MAX_DECOMPRESSED_BYTES = 1 << 30      # binary_compressed data is decompressed whole, by a Python loop
 LZF_MAX_RATIO = 88                    # a 3-byte LZF back-reference yields at most 264 bytes
+MAX_RECORD_BYTES = (1 << 31) - 1      # the largest record NumPy can describe (a C int)
 DATA_KINDS = ("ascii", "binary", "binary_compressed")
 _NUMPY_TYPES = {
     ("F", 4): "<f4", ("F", 8): "<f8",
@@ -101,6 +102,9 @@ def _build_header(path: Path, values: dict[str, list[str]], offset: int, lines: 
     types = values.get("TYPE", ["F"] * len(fields))
     _same_length(path, "TYPE", types, fields)
     header = PcdHeader(fields, sizes, types, counts, _point_count(path, values), data, offset, lines)
+    if header.record_size > MAX_RECORD_BYTES:
+        raise InputError(f"{path}: PCD SIZE x COUNT add up to records of {header.record_size:,} bytes "
+                         f"(at most {MAX_RECORD_BYTES:,} are supported); the header is corrupt")
     for name in _wanted(path, header):
         _check_field(path, header, name)
     return header
