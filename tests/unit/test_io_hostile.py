@@ -207,6 +207,10 @@ CASES = [
     ("PLY face index out of range", "a face using vertex 99 of 4", "mesh",
      lambda d: write(d / "fi.ply", ply_faces(1, b"\x03" + np.array([0, 1, 99], "<i4").tobytes())),
      r"a face refers to vertex 99 but the file has 4 vertices"),
+    ("ASCII PLY face index of 23 digits", "'3 0 1 99999999999999999999999'", "mesh",
+     lambda d: write(d / "fd.ply", ply_bytes(4, fmt="ascii", extra="element face 1\nproperty list uchar int vertex_indices\n")
+                     + (rows(4) + "3 0 1 99999999999999999999999\n").encode()),
+     r"a PLY face refers to a vertex index beyond 64 bits; the face data is corrupt"),
     ("PLY faces truncated", "10 faces declared, 1 present", "mesh",
      lambda d: write(d / "ft.ply", ply_faces(10, b"\x03" + np.array([0, 1, 2], "<i4").tobytes())),
      r"PLY data ends after 1 of the 10 face elements its header declares; the file is truncated"),

@@ -450,7 +450,10 @@ def _ascii_mesh(path: Path, header: PlyHeader, target: str | None) -> tuple[np.n
                     _ascii_polygons(block, start, element, target, path, polygons)
             if vertices and (element.name == "face" or not target):
                 break
-    groups = [np.array(p, dtype=np.int64).reshape(len(p), k) for k, p in polygons.items()]
+    try:
+        groups = [np.array(p, dtype=np.int64).reshape(len(p), k) for k, p in polygons.items()]
+    except OverflowError:   # smaller indices out of range are reported by the caller, with the vertex count
+        raise InputError(f"{path}: a PLY face refers to a vertex index beyond 64 bits; the face data is corrupt") from None
     return (np.concatenate(vertices) if vertices else np.empty((0, 3))), groups
 
 
