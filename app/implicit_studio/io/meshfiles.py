@@ -7,6 +7,7 @@ caller checks file size limits before anything is parsed.
 
 from __future__ import annotations
 
+import ast
 import io as pyio
 import struct
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import InputError
+from .pointfiles import snippet
 
 
 TRIMESH_TYPES = ("obj", "off", "stl", "glb", "gltf")
@@ -88,9 +90,37 @@ def _load_scene(path: Path, file_type: str):
         return trimesh.load_scene(pyio.BytesIO(text), file_type=file_type, resolver=resolver)
 
 
+# What the texts trimesh and numpy give for malformed text meshes mean, in the user's words;
+# True: end with the offending value they quote.
+_PLAIN_REASONS = (
+    ("could not be read to its end due to unmatched data", "a line holds something other than numbers", False),
+    ("invalid literal for int()", "a count or index is not a whole number", True),
+    ("could not convert string to float", "a value is not a number", True),
+    ("inhomogeneous shape", "lines hold different numbers of values", False),
+    ("cannot reshape array", "the numbers do not make whole vertices and faces", False),
+    ("too large to convert to C long", "a count or index is too large", False),
+)
+
+
 def _first_line(exc: Exception) -> str:
+    """One line on why trimesh failed: a plain reason where its text is one of ``_PLAIN_REASONS``,
+    else the exception's type and first line (120 characters)."""
     lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0][:120]}" if lines else type(exc).__name__
+    text = lines[0] if lines else ""
+    for fragment, reason, quote in _PLAIN_REASONS:
+        if fragment in text:
+            return f"{reason}{_quoted_value(text)}" if quote else reason
+    return f"{type(exc).__name__}: {text[:120]}" if text else type(exc).__name__
+
+
+def _quoted_value(text: str) -> str:
+    """': ' and the value a Python conversion error quotes at its end ("...: 'abc'"), escaped
+    and cut as ``snippet`` does; '' when there is none."""
+    try:
+        value = ast.literal_eval(text.rsplit(": ", 1)[-1])
+    except (ValueError, SyntaxError):
+        return ""
+    return f": {snippet(value)}" if isinstance(value, str) else ""
 
 
 def export_bytes(vertices: np.ndarray, faces: np.ndarray, normals: np.ndarray | None, file_type: str) -> bytes:

@@ -177,7 +177,7 @@ def _row_error(rows: list[str], ncols: int, where: Callable[[int], str], path: P
             continue
         if not all(_is_number(t) for t in tokens):
             hint = " (non-text bytes: is this a binary file?)" if _has_binary(row) else ""
-            return InputError(f"{path}: {where(i)} is not numeric: {_snippet(row)}{hint}")
+            return InputError(f"{path}: {where(i)} is not numeric: {snippet(row)}{hint}")
         if len(tokens) != ncols:
             return InputError(f"{path}: {where(i)} has {len(tokens)} values, expected {ncols}")
     return InputError(f"{path}: cannot parse {where(0)} onwards as numbers")
@@ -199,7 +199,8 @@ def _has_binary(text: str) -> bool:
     return any(ord(c) < 9 or ord(c) > 126 for c in text)
 
 
-def _snippet(text: str, limit: int = 40) -> str:
+def snippet(text: str, limit: int = 40) -> str:
+    """``text`` cut to ``limit`` characters and quoted with non-ASCII escaped, for messages."""
     return ascii(text[:limit] + ("..." if len(text) > limit else ""))
 
 
@@ -289,7 +290,7 @@ def _header_notices(skipped: list[str], ncols: int, normals_at: int | None) -> l
     notices = []
     if skipped:
         lines = f"{len(skipped)} header lines" if len(skipped) > 1 else "1 header line"
-        notices.append(f"skipped {lines}: {_snippet(skipped[0])}")
+        notices.append(f"skipped {lines}: {snippet(skipped[0])}")
     if normals_at == 6:
         notices.append(f"read columns 7-9 as normals and ignored columns 4-6 (not unit vectors: colours?)"
                        + (f" and {_columns_text(9, ncols)}" if ncols > 9 else ""))
