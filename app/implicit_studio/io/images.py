@@ -22,6 +22,7 @@ MIN_IMAGE_SIDE = 16
 DEFAULT_MAX_PIXELS = 64_000_000   # decoded pixels accepted (~190 MB as RGB)
 _FORMATS = ("PNG", "JPEG", "BMP")
 _DRAFT_SCALES = (2, 4, 8)
+BLOCK_ROWS = 256                  # rows converted at a time (16-bit gray, transparency)
 
 
 def decode_image(path: Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[np.ndarray, list[str]]:
@@ -90,12 +91,28 @@ def _upright(img):
 def _to_rgb(img) -> np.ndarray:
     """Any Pillow mode -> (H, W, 3) uint8 RGB; 16-bit scaled, alpha composited on white."""
     if img.mode.startswith("I"):  # 16-bit (or 32-bit) grayscale
-        gray = np.asarray(img, dtype=np.float64) / 257.0
-        gray = np.clip(np.rint(gray), 0, 255).astype(np.uint8)
-        return np.repeat(gray[:, :, None], 3, axis=2)
+        return _by_rows(np.asarray(img), _gray16_rows)
     if img.mode in ("RGBA", "LA", "PA", "RGBa", "La") or "transparency" in img.info:
-        rgba = np.asarray(img.convert("RGBA"), dtype=np.float32)
-        alpha = rgba[:, :, 3:4] / 255.0
-        rgb = rgba[:, :, :3] * alpha + 255.0 * (1.0 - alpha)
-        return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+        return _by_rows(np.asarray(img.convert("RGBA")), _over_white_rows)
     return np.asarray(img.convert("RGB"), dtype=np.uint8).copy()
+
+
+def _by_rows(pixels: np.ndarray, convert) -> np.ndarray:
+    """(H, W, 3) uint8 from ``convert`` applied to ``pixels`` BLOCK_ROWS rows at a time, so that
+    its float temporaries stay small (whole-image ones cost ~50 bytes a pixel: 3 GB at 64 Mpx)."""
+    out = np.empty(pixels.shape[:2] + (3,), np.uint8)
+    for top in range(0, len(pixels), BLOCK_ROWS):
+        out[top : top + BLOCK_ROWS] = convert(pixels[top : top + BLOCK_ROWS])
+    return out
+
+
+def _gray16_rows(gray: np.ndarray) -> np.ndarray:
+    """(h, w) 16-bit gray -> (h, w, 1) values 0-255 (broadcast to the three channels)."""
+    return np.clip(np.rint(gray.astype(np.float64) / 257.0), 0, 255)[:, :, None]
+
+
+def _over_white_rows(rgba: np.ndarray) -> np.ndarray:
+    """(h, w, 4) uint8 RGBA -> (h, w, 3) values 0-255 composited on white."""
+    rgba = rgba.astype(np.float32)
+    alpha = rgba[:, :, 3:4] / 255.0
+    return np.clip(np.rint(rgba[:, :, :3] * alpha + 255.0 * (1.0 - alpha)), 0, 255)
