@@ -60,6 +60,11 @@ def png_header(width, height) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + header + png_chunk(b"IDAT", b"") + png_chunk(b"IEND", b"")
 
 
+def png_chunk_claiming(data: bytes, length: int) -> bytes:
+    """PNG ``data`` with the length of its second chunk (after IHDR) set to ``length``."""
+    return data[:33] + struct.pack(">I", length) + data[37:]
+
+
 def jpeg_claiming(width, height) -> bytes:
     """A real small JPEG whose SOF0 header is patched to claim width x height."""
     buffer = pyio.BytesIO()
@@ -265,7 +270,11 @@ CASES = [
     ("non-image named .png", "text file called .png", "image", lambda d: write(d / "t.png", rows(5)),
      r"not a readable PNG, JPEG or BMP image"),
     ("corrupt PNG", "first half of a real PNG", "image",
-     lambda d: write(d / "c.png", small_png(d).read_bytes()[:60]), r"corrupt or truncated image"),
+     lambda d: write(d / "c.png", small_png(d).read_bytes()[:60]),
+     r"PNG chunk 'IDAT' at byte 33 declares \d+ bytes but only 19 follow; the file is truncated or corrupt"),
+    ("PNG chunk of 4 GiB", "a 64 x 48 PNG whose IDAT length reads 4,278,190,096", "image",
+     lambda d: write(d / "c4.png", png_chunk_claiming(small_png(d).read_bytes(), 0xFF000010)),
+     r"PNG chunk 'IDAT' at byte 33 declares 4,278,190,096 bytes but only \d+ follow; the file is truncated or corrupt"),
     ("PNG claiming 20000x20000", "IHDR only, 400 Mpx", "input", lambda d: write(d / "huge.png", png_header(20000, 20000)),
      r"image has more than 178,956,970 pixels; refused as a possible decompression bomb"),
     ("JPEG claiming 20000x20000", "SOF0 patched, 400 Mpx", "image", lambda d: write(d / "huge.jpg", jpeg_claiming(20000, 20000)),
@@ -505,10 +514,10 @@ def test_refusing_a_huge_file_reads_only_its_first_bytes(tmp_path):
     assert peak < 1e6, f"peak {peak / 1e6:.0f} MB"
 
 
-@pytest.mark.parametrize("name", ["PCD compressed size 4 GiB", "GLB chunk of 4 GiB"])
+@pytest.mark.parametrize("name", ["PCD compressed size 4 GiB", "GLB chunk of 4 GiB", "PNG chunk of 4 GiB"])
 def test_claimed_sizes_are_checked_before_reading(tmp_path, name):
-    """A binary_compressed PCD stream or a GLB chunk claiming 4 GiB in a small file is refused
-    before it is read (reading it would allocate the claimed size first)."""
+    """A binary_compressed PCD stream, a GLB chunk or a PNG chunk claiming 4 GiB in a small file
+    is refused before it is read (reading it would allocate the claimed size first)."""
     _, _, reader, build, pattern = next(case for case in CASES if case[0] == name)
     path = build(tmp_path)
     tracemalloc.start()
