@@ -3,6 +3,7 @@
     python scripts/orientation_check.py convonet-3plane,convonet-grid,onet-pointcloud --shapes 16 [--json FILE]
     python scripts/orientation_check.py convonet-grid --checkpoint runs/grid/best.safetensors [--threshold 0.4]
     python scripts/orientation_check.py convonet-3plane --pose auto   (each model finds its pose: engine.pose)
+    python scripts/orientation_check.py convonet-3plane --pose straighten   (turned to its tightest box)
 
 Rotates validation shapes (input points and ground truth together) by the identity, 90 degrees
 about x (a z-up scan), 45 degrees of yaw about the vertical y axis and a random rotation, and
@@ -45,7 +46,8 @@ def main() -> None:
     parser.add_argument("--json")
     parser.add_argument("--checkpoint", help="weights to measure instead of the shipped ones (one model)")
     parser.add_argument("--threshold", type=float, help="with --checkpoint: occupancy threshold (default: its card's)")
-    parser.add_argument("--pose", choices=POSES, default="as-is", help="Settings.pose: 'auto' searches each input's pose")
+    parser.add_argument("--pose", choices=POSES, default="as-is",
+                        help="Settings.pose: 'auto' searches each input's pose, 'straighten' turns it to its tightest box")
     args = parser.parse_args()
     torch.set_num_threads(1)
     root, models = Path(args.data), args.models.split(",")
@@ -53,7 +55,8 @@ def main() -> None:
         parser.error("--checkpoint measures one model")
     threshold = (args.threshold or tuned_threshold(read_card(Path(args.checkpoint)))) if args.checkpoint else None
     ids = spread_ids(root, "val", args.shapes)
-    row = {m: m if args.pose == "as-is" else f"{m}+pose" for m in models}    # rows named as benchmark quality's
+    suffix = {"as-is": "", "straighten": "+straighten", "auto": "+pose"}[args.pose]
+    row = {m: m + suffix for m in models}    # rows named as benchmark quality's
     scores: dict[str, dict[str, list]] = {row[m]: {} for m in models}
     for k, shape_id in enumerate(ids):
         shape = load_shape(root / "shapes" / f"{shape_id}.npz")

@@ -33,7 +33,8 @@ def run_rows(path: str) -> list[str]:
     for split, table in run["splits"].items():
         for name, summary in table.items():
             label = BASELINES.get(name, name.replace("+ensemble", f", {run.get('ensemble')} turns averaged").replace(
-                "+refine", ", refined").replace("@photo", ", photographic backgrounds (isolated)"))
+                "+refine", ", refined").replace("@photo", ", photographic backgrounds (isolated)").replace(
+                "+straighten", ", straightened"))
             lines.append(f"| {ROW_SPLITS.get(split, split)} | {label} | " + " | ".join(metric_cells(summary)) + " |")
     return lines
 

@@ -22,10 +22,12 @@ UP_HELP = ("the scan's up axis: +y (default, except LAS: +z; the models were tra
            "file's own axes")
 
 
-POSE_HELP = ("auto: a learned point-cloud model tries the scan in 25 poses (as it is and the quarter turns of its "
+POSE_HELP = ("straighten: a learned point-cloud model sees the scan turned to the axes of its tightest box when it "
+             "is clearly off them (instant); "
+             "auto: a learned point-cloud model tries the scan in 25 poses (as it is and the quarter turns of its "
              "tightest box) and keeps the one its coarse mesh fits best, for scans in any pose (a few seconds, after a coarse mesh "
              "of the scan as loaded); "
-             "as-is (default): the file's axes")
+             "as-is: the file's axes")
 
 
 BOX_HELP = ("image inputs: the object's box in pixels (left, top, right, bottom); the object is isolated "
@@ -86,8 +88,12 @@ def cmd_reconstruct(args: argparse.Namespace) -> int:
         else:
             write_mesh(out, to_user(final.vertices), final.faces)
             vertices = len(final.vertices)
-    if "pose" in stats:
-        pose = stats["pose"]
+    pose = stats.get("pose")
+    if pose is not None and pose["method"] == "straighten" and pose["degrees"] > 0.5:
+        log.info("straightened: turned %.0f degrees for the model to the axes of the scan's tightest box (its "
+                 "axis-aligned box holds %.2f times the volume); the mesh is written in the file's axes",
+                 pose["degrees"], pose["box_ratio"])
+    elif pose is not None and pose["method"] == "search":
         log.info("pose search (%d poses, %.1f s): turned %.0f degrees for the model, mesh to points %.4f "
                  "(as it is: %.4f); the mesh is written in the file's axes", pose["candidates"], pose["seconds"],
                  pose["degrees"], pose["fit_distance"], pose["fit_distance_as_is"])
@@ -168,7 +174,7 @@ def cmd_gui(args: argparse.Namespace) -> int:
 
 def build_parser(argv: list[str] = ()) -> argparse.ArgumentParser:
     from .engine.device import DEVICE_CHOICES
-    from .engine.settings import DEFAULT_MODELS, OCCUPANCY, PARAMETERS, POSES, SDF
+    from .engine.settings import DEFAULT_MODELS, DEFAULT_POSE, OCCUPANCY, PARAMETERS, SDF
 
     parser = argparse.ArgumentParser(prog="implicit-studio", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"implicit-studio {__version__}")
@@ -190,7 +196,7 @@ def build_parser(argv: list[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--stats-json", help="write timings and counts to this JSON file")
     p.add_argument("--up", help=UP_HELP)
-    p.add_argument("--pose", default=POSES[0], help=POSE_HELP)
+    p.add_argument("--pose", default=DEFAULT_POSE, help=POSE_HELP + f" (default: {DEFAULT_POSE})")
     _add_parameter(p, PARAMETERS["ensemble"], int)
     p.add_argument("--units", default="m", help="scene model: the file's units, m, cm or mm (default m)")
     _add_parameter(p, PARAMETERS["voxel"], float)
@@ -229,7 +235,7 @@ def build_parser(argv: list[str] = ()) -> argparse.ArgumentParser:
                    help="cut the meshes away between the camera and the slice plane")
     p.add_argument("--exit-when-done", action="store_true")
     p.add_argument("--up", help=UP_HELP)
-    p.add_argument("--pose", help=POSE_HELP)
+    p.add_argument("--pose", help=POSE_HELP + f" (default: {DEFAULT_POSE})")
     p.add_argument("--ensemble", type=int, help=PARAMETERS["ensemble"].help + " (1-24 turns)")
     p.add_argument("--units", help="scene model: the file's units, m, cm or mm (default m)")
     p.add_argument("--box", metavar="X0,Y0,X1,Y1", help=BOX_HELP)

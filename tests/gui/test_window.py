@@ -296,7 +296,7 @@ def test_find_pose_and_ensemble_are_offered_to_learned_point_models_and_pose_rea
     panel.set_model("convonet-3plane")
     assert panel.values()["pose"] == "as-is"
     panel.apply({"pose": "auto", "refine": 0.0})
-    assert panel.pose.isChecked() and panel.values()["pose"] == "auto"
+    assert panel.pose.currentData() == "auto" and panel.values()["pose"] == "auto"
     captions = []       # the view's caption after each event: the input as loaded is shown before the search
     window.model.run_event.connect(lambda _index, _event: captions.append(window.grid.views[0].caption.text()))
     with qtbot.waitSignal(window.idle, timeout=RUN_TIMEOUT_MS):

@@ -221,7 +221,7 @@ def test_evaluate_reference_spheres(tmp_path):
     (["reconstruct", "{torus}", "--model", "siren", "--out", "dossier absent ü/o.ply"], "dossier absent ü"),
     (["evaluate", "{torus}", "vérité absente.ply"], "vérité absente.ply"),
     (["reconstruct", "{torus}", "--up", "w", "--out", "o.ply"], "unknown up axis 'w'"),
-    (["reconstruct", "{torus}", "--pose", "sideways", "--out", "o.ply"], "pose must be one of as-is, auto, not 'sideways'"),
+    (["reconstruct", "{torus}", "--pose", "sideways", "--out", "o.ply"], "pose must be one of as-is, straighten, auto, not 'sideways'"),
     (["reconstruct", "{torus}", "--box", "1,2,3", "--out", "o.ply"], "--box must be four pixel coordinates"),
     (["reconstruct", "{torus}", "--ensemble", "0", "--out", "o.ply"], "--ensemble must be in [1, 24], not 0"),
     (["benchmark", "quality", "--data", "{data}", "--models", "siren+ensemble"],

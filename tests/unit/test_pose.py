@@ -6,7 +6,8 @@ import torch
 import trimesh
 from scipy.spatial.transform import Rotation
 
-from implicit_studio.engine.pose import CUBE, OUTSIDE_LOGIT, Pose, candidate_poses, find_pose
+from implicit_studio.engine.pose import (CUBE, OUTSIDE_LOGIT, STRAIGHTEN_RATIO, Pose, box_volume, candidate_poses,
+                                        find_pose, straighten)
 from implicit_studio.io.normalize import BOX_HALF, Normalization
 
 HALF = np.array([0.5, 0.2, 0.3])      # half sides of the box the fake model always reconstructs
@@ -135,3 +136,57 @@ def test_when_the_input_pose_wins_the_run_goes_on_from_the_preview_grid(monkeypa
     assert meshes[0].preview and stats["pose"]["degrees"] == 0.0
     assert stats["levels"][0]["new_evaluations"] == 0 and stats["levels"][0]["evaluations"] == 0
     assert len(meshes[1].faces) == len(meshes[0].faces) and meshes[-1].final
+
+
+def test_straighten_leaves_an_upright_box_and_lines_a_turned_one_up_with_the_axes():
+    upright = straighten(box_scan(np.eye(3)))
+    assert upright.pose.is_identity and upright.box_ratio < STRAIGHTEN_RATIO
+    turned_points = box_scan(Rotation.from_euler("xyz", [35, 50, 20], degrees=True).as_matrix(), seed=2)
+    turned = straighten(turned_points)
+    assert turned.box_ratio >= STRAIGHTEN_RATIO and not turned.pose.is_identity
+    model = turned.pose.to_model(turned_points)
+    # the box's sides lie along the axes again: the axis-aligned box is the box itself
+    assert np.allclose(np.sort(np.ptp(model, axis=0)), np.sort(2 * HALF / (2 * HALF).max()), atol=0.03)
+    assert box_volume(model) < 0.5 * box_volume(turned_points)      # the axis-aligned box hugs it again
+    assert turned.pose.scale < 0.9          # so the model sees it larger than as loaded
+    summary = turned.summary()
+    assert summary["method"] == "straighten" and summary["degrees"] == turned.pose.degrees > 0.0
+
+
+def test_straighten_takes_the_quarter_turn_nearest_the_scan_own_frame():
+    """A box yawed 40 degrees about its up axis comes back by 40 degrees of yaw: still upright."""
+    points = box_scan(Rotation.from_euler("y", 40, degrees=True).as_matrix(), seed=5)
+    pose = straighten(points).pose
+    assert abs(pose.degrees - 40.0) < 3.0 and abs(pose.rotation[1, 1]) > 0.99
+
+
+def test_straighten_flat_clouds():
+    """A flat cloud off the axes is turned flat onto them; one already on them is left alone."""
+    rng = np.random.default_rng(0)
+    flat = np.c_[rng.uniform(-0.5, 0.5, (500, 2)), np.zeros(500)]
+    assert straighten(flat).pose.is_identity and straighten(flat).box_ratio == 1.0
+    tilted = flat @ Rotation.from_euler("x", 30, degrees=True).as_matrix().T
+    straightened = straighten(tilted)
+    assert straightened.box_ratio > 100.0
+    assert np.ptp(straightened.pose.to_model(tilted), axis=0).min() < 1e-3
+
+
+def test_session_with_pose_straighten_meshes_in_the_input_frame():
+    """The shipped 3-plane model on a turned slab, straightened: the mesh comes back where the points are."""
+    from scipy.spatial import cKDTree
+
+    from implicit_studio.engine.events import Finished, LevelMesh
+    from implicit_studio.engine.session import ReconstructionSession, Settings
+    from implicit_studio.io.inputs import InputData
+
+    points = box_scan(Rotation.from_euler("xyz", [35, 50, 20], degrees=True).as_matrix(), seed=3)
+    settings = Settings(model="convonet-3plane", resolution0=16, levels=1, refine=0.0, pose="straighten")
+    events = list(ReconstructionSession(InputData("slab", "points", points=points), settings).run())
+    final = next(e for e in events if isinstance(e, LevelMesh) and e.final)
+    stats = next(e for e in events if isinstance(e, Finished)).stats
+    assert stats["pose"]["method"] == "straighten" and stats["pose"]["degrees"] > 0.0
+    assert not any(isinstance(e, LevelMesh) and e.preview for e in events)     # nothing to wait for
+    mesh = trimesh.Trimesh(final.vertices, final.faces, process=False)
+    samples, _ = trimesh.sample.sample_surface(mesh, 2000, seed=0)
+    assert np.mean(cKDTree(points).query(samples)[0]) < 0.03
+    assert np.mean(cKDTree(samples).query(points)[0]) < 0.03

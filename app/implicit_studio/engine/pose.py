@@ -1,4 +1,5 @@
-"""Finding the pose a learned model reconstructs a scan best in (``Settings.pose = "auto"``).
+"""Finding the pose a learned model reconstructs a scan best in (``Settings.pose = "auto"``), and
+straightening a scan along its tightest box (``Settings.pose = "straighten"``).
 
 The point models learned from mostly upright shapes; a scan in another pose costs the 3-plane
 ConvONet and ONet much of their quality (``scripts/orientation_check.py``). ``find_pose`` tries
@@ -9,6 +10,12 @@ Each candidate is encoded, meshed coarsely and scored by how far the mesh and th
 lie from each other (``fit_distance``, in the input's units); the closest fit wins, unless it is
 within ``AS_IS_MARGIN`` of the input as it is. A coarse grid ranks every candidate and a finer
 one the best few.
+
+``straighten`` needs no model: a scan turned off the axes fills less of the unit box it is fitted
+to (a cube turned 45 degrees is 1/sqrt(2) of its box), so the model sees it at a coarser scale than
+an upright one. It turns the scan by the quarter turn of its tightest box's axes nearest the scan's
+own frame (an upright scan keeps its up axis) when the axis-aligned box is ``STRAIGHTEN_RATIO``
+times the tightest box's volume or more, and leaves it as it is otherwise.
 
 A ``Pose`` maps the input's unit frame to the frame the model sees (turned, then fitted to the
 unit box again); ``Pose.field`` wraps the model's field so that everything downstream (MISE,
@@ -35,6 +42,9 @@ FINALISTS = 4
 # symmetric object differ by the sampling noise of their meshes (~2 %)
 AS_IS_MARGIN = 0.03
 SCORE_SAMPLES = 2000       # points drawn on a candidate's mesh to score it
+# ``straighten`` turns a scan only when its axis-aligned box is this many times the volume of its
+# tightest box: chosen on the validation shapes, upright and turned at random (docs/TRAINING.md)
+STRAIGHTEN_RATIO = 1.1
 OUTSIDE_LOGIT = -20.0      # the field beyond the model's box: empty space
 
 
@@ -112,6 +122,20 @@ class Pose:
 
 
 @dataclass(frozen=True)
+class Straightening:
+    """The outcome of ``straighten``: the pose, the axis-aligned box's volume over the tightest
+    box's (``box_ratio``), the time."""
+
+    pose: Pose
+    box_ratio: float
+    seconds: float
+
+    def summary(self) -> dict:
+        return {"method": "straighten", "degrees": self.pose.degrees, "box_ratio": self.box_ratio,
+                "seconds": self.seconds, "rotation": self.pose.rotation.tolist()}
+
+
+@dataclass(frozen=True)
 class PoseSearch:
     """The outcome of ``find_pose``: the pose, how well it and the input as it is fit, the time."""
 
@@ -122,7 +146,8 @@ class PoseSearch:
     seconds: float
 
     def summary(self) -> dict:
-        return {"degrees": self.pose.degrees, "fit_distance": self.distance, "fit_distance_as_is": self.distance_as_is,
+        return {"method": "search", "degrees": self.pose.degrees, "fit_distance": self.distance,
+                "fit_distance_as_is": self.distance_as_is,
                 "candidates": self.candidates, "seconds": self.seconds, "rotation": self.pose.rotation.tolist()}
 
 
@@ -131,8 +156,9 @@ def box_axes(points: np.ndarray) -> np.ndarray:
     import trimesh
 
     try:
-        to_box, _ = trimesh.bounds.oriented_bounds(np.asarray(points, dtype=np.float64))
-    except Exception:                          # a flat or degenerate cloud: qhull gives up
+        with np.errstate(divide="ignore", invalid="ignore"):      # a flat cloud's hull has no volume
+            to_box, _ = trimesh.bounds.oriented_bounds(np.asarray(points, dtype=np.float64))
+    except Exception:                          # a degenerate cloud: qhull gives up
         return np.eye(3)
     rotation = np.asarray(to_box[:3, :3], dtype=np.float64)
     if np.linalg.det(rotation) < 0:
@@ -145,6 +171,28 @@ def candidate_poses(points: np.ndarray) -> list[Pose]:
     first, then the 24 quarter turns of its tightest box's axes."""
     box = box_axes(points)
     return [Pose.identity()] + [Pose.fitted(turn @ box, points) for turn in CUBE]
+
+
+def box_volume(points: np.ndarray) -> float:
+    """Volume of the axis-aligned bounding box of ``points`` (N, 3)."""
+    return float(np.prod(np.ptp(points, axis=0)))
+
+
+def straighten(points: np.ndarray, ratio: float = STRAIGHTEN_RATIO) -> Straightening:
+    """The pose that lines ``points`` (N, 3, input unit frame) up with the axes of its tightest box,
+    by the quarter turn of them nearest the input's own frame, fitted to the unit box; the input as
+    it is unless its axis-aligned box is ``ratio`` times the tightest box's volume or more (a flat
+    cloud off the axes counts as infinitely far from them)."""
+    t0 = time.perf_counter()
+    points = np.asarray(points, dtype=np.float64)
+    nearest = min((turn @ box_axes(points) for turn in CUBE), key=lambda r: -float(np.trace(r)))
+    tight, aligned = box_volume(points @ nearest.T), box_volume(points)
+    if tight > 0.0:
+        box_ratio = aligned / tight
+    else:
+        box_ratio = float("inf") if aligned > 0.0 else 1.0
+    pose = Pose.fitted(nearest, points) if box_ratio >= ratio else Pose.identity()
+    return Straightening(pose, box_ratio, time.perf_counter() - t0)
 
 
 def fit_distance(decode: Callable, code, points: np.ndarray, pose: Pose, iso: float, resolution: int,

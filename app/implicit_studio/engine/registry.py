@@ -73,7 +73,7 @@ MODELS: dict[str, ModelSpec] = {
             "convonet-3plane", "Convolutional ONet (3 planes)", "convonet", "points", True, OCCUPANCY_THRESHOLD,
             "Local features on three axis-aligned planes with a 2D U-Net; keeps local detail and is "
             "the fastest to mesh on a CPU. Wants upright, axis-aligned input: a tilted or yawed scan "
-            "loses detail (tick Find pose, or prefer the 3D grid).",
+            "loses detail (set Pose to straighten or find pose, or prefer the 3D grid).",
             ConvONetConfig("3plane", reso=64, unet_depth=4, unet_filters=32),
             ConvONetConfig("3plane", reso=64, unet_depth=4, unet_filters=32),
             refine_seconds=4.0,

@@ -29,11 +29,12 @@ from .device import select_device
 from ..errors import InputError, ModelUnavailable
 from .events import Encoded, Event, Finished, FitProgress, Isolated, LevelMesh, Started, TileMesh
 from .ensemble import TurnEnsemble, ensemble_turns
-from .pose import Pose
+from .pose import Pose, straighten
 from .registry import ModelSpec, default_checkpoint
 
 log = logging.getLogger(__name__)
 MAX_FIT_POINTS = 200_000
+STRAIGHTEN_POINTS = 5000      # at most this many input points decide how a scan is straightened
 # an image model's final grid more filled than this did not find an object: the largest share of
 # the padded box any of 291 data-set shapes fills is 0.597 (a cabinet); a failed photo fills ~1
 FILL_LIMIT = 0.7
@@ -173,10 +174,14 @@ class ReconstructionSession:
         if self.spec.metric:
             yield from self._scene(t0, stats, scene_sink)
         elif self.spec.learned:
+            if self.turns_points and self.settings.pose == "straighten":
+                straightening = straighten(subsample(self.data.points, STRAIGHTEN_POINTS, self.settings.seed))
+                self.pose = straightening.pose
+                stats["pose"] = straightening.summary()
             self._prepare_learned(stats)
             stats["encode_s"] = time.perf_counter() - t0
             yield Encoded(stats["encode_s"])
-            if self.searches_pose:
+            if self.turns_points and self.settings.pose == "auto":
                 yield from self._pose_first(t0, stats)
             refine = self.refine_seconds
             yield from self._mesh(t0, stats, last=not refine, coarse=self._coarse_grid())
@@ -250,10 +255,9 @@ class ReconstructionSession:
         return self.isolation
 
     @property
-    def searches_pose(self) -> bool:
-        """True when ``run()`` looks for the pose a learned point model fits the input best in."""
-        return (self.settings.pose == "auto" and self.spec.learned and self.spec.input_kind == "points"
-                and not self.spec.metric)
+    def turns_points(self) -> bool:
+        """True for the models ``Settings.pose`` applies to: the learned point models but the scene model."""
+        return self.spec.learned and self.spec.input_kind == "points" and not self.spec.metric
 
     def _pose_first(self, t0: float, stats: dict) -> Iterator[LevelMesh]:
         """``Settings.pose == "auto"``: show the input as loaded at once (a coarse preview whose

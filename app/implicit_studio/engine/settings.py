@@ -17,8 +17,10 @@ DEFAULT_MODELS = ("convonet-grid", "convonet-3plane")
 
 OCCUPANCY_THRESHOLD = 0.2   # ONet's default iso-level, for weights whose card names none
 SDF_LEVEL = 0.0             # fitted signed distance functions mesh their zero level set
-# "auto": the learned point models look for the pose they fit the scan best in (``engine.pose``)
-POSES = ("as-is", "auto")
+# "straighten": the learned point models see the scan turned to the axes of its tightest box;
+# "auto": they look for the pose they fit the scan best in (``engine.pose``)
+POSES = ("as-is", "straighten", "auto")
+DEFAULT_POSE = "as-is"
 
 
 @dataclass(frozen=True)
@@ -96,9 +98,11 @@ class Settings:
     trim : the scene model: faces farther than this (metres) from every input point are dropped (0: none)
     box : (x0, y0, x1, y1) pixels of an image input that hold the object (None: the object is
         looked for from a centred box, see ``io.photo``)
-    pose : "as-is" (the input's own axes) or "auto": a learned point model (not the scene model)
-        tries the input in 25 poses and keeps the one its coarse mesh fits best (``engine.pose``);
-        meshes still come back in the input's frame
+    pose : for a learned point model (not the scene model): "as-is" (the input's own axes),
+        "straighten" (the input turned to the axes of its tightest box when it is clearly off them,
+        ``engine.pose.straighten``: instant) or "auto" (the input tried in 25 poses, the one its coarse
+        mesh fits best kept, ``engine.pose.find_pose``: seconds); meshes still come back in the
+        input's frame
     ensemble : a learned point model's (not the scene model's) field is the mean of its fields in
         this many quarter turns of the input (``engine.ensemble``; 1: the model alone)
     """
@@ -119,7 +123,7 @@ class Settings:
     voxel: float = PARAMETERS["voxel"].default
     trim: float = PARAMETERS["trim"].default
     box: tuple[int, int, int, int] | None = None
-    pose: str = POSES[0]
+    pose: str = DEFAULT_POSE
     ensemble: int = PARAMETERS["ensemble"].default
 
     def validate(self):

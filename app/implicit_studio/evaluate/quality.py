@@ -136,7 +136,12 @@ def spread_ids(root: Path, split: str, n_shapes: int) -> list[str]:
     return ids[::max(1, len(ids) // n_shapes)][:n_shapes]
 
 
-VARIANTS = ("+pose", "+ensemble", "+refine", "@photo")   # suffixes of a benchmark row's name, in this order
+VARIANTS = ("+straighten", "+pose", "+ensemble", "+refine", "@photo")   # suffixes of a benchmark row's name, in this order
+
+
+def row_pose(name: str) -> str:
+    """A benchmark row's ``Settings.pose``: "straighten" for NAME+straighten, "auto" for NAME+pose."""
+    return "straighten" if "+straighten" in name else "auto" if "+pose" in name else "as-is"
 
 
 def base_model(name: str) -> str:
@@ -155,6 +160,7 @@ def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, sir
     learned model; ``inputs`` is one of INPUT_KINDS; ``rotate`` turns each shape at random). A
     learned model is its prior alone; ``NAME+refine`` is the same model refined to each input with
     its default budget, ``NAME+pose`` the model in the pose it finds for each input (``engine.pose``),
+    ``NAME+straighten`` the model on each input turned to its tightest box's axes (``engine.pose.straighten``),
     ``NAME+ensemble`` its field averaged over ``ensemble`` quarter turns of each input (``engine.ensemble``)."""
     from ..engine.registry import get_spec
     from ..train.data.dataset import load_shape
@@ -174,7 +180,7 @@ def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, sir
             if name == "poisson":
                 mesh, dt = poisson(benchmark_input(shape, 3000, seed + k, inputs))
             else:
-                model, refined, posed = base_model(name), "+refine" in name, "+pose" in name
+                model, refined = base_model(name), "+refine" in name
                 spec = get_spec(model)
                 if spec.input_kind == "image":
                     image = shape["images"][0]
@@ -187,7 +193,7 @@ def evaluate_split(root: Path, split: str, models: list[str], n_shapes: int, sir
                     n_in = getattr(spec.config("cpu"), "n_input_points", 3000)
                     data = InputData(shape_id, "points", points=benchmark_input(shape, n_in, seed + k, inputs))
                 mesh, dt = reconstruct(model, data, siren_seconds, *((checkpoint, threshold) if spec.learned else (None, None)),
-                                       refine=None if refined else 0.0, pose="auto" if posed else "as-is",
+                                       refine=None if refined else 0.0, pose=row_pose(name),
                                        ensemble=ensemble if "+ensemble" in name else 1)
             metrics = evaluate_against_samples(mesh, *gt, seed=seed)
             metrics["seconds"] = dt
@@ -246,8 +252,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--siren-seconds", type=float, default=60.0)
     parser.add_argument("--models", default="onet-pointcloud,onet-image,convonet-3plane,convonet-grid,poisson,siren",
                         help="comma-separated; NAME+refine adds a learned model refined to each input, "
-                             "NAME+pose one in the pose it finds for each input, NAME+ensemble one averaged "
-                             "over --ensemble turns of each input (in this order: NAME+pose+ensemble+refine), "
+                             "NAME+pose one in the pose it finds for each input, NAME+straighten one on each "
+                             "input turned to its tightest box's axes, NAME+ensemble one averaged "
+                             "over --ensemble turns of each input (in this order: "
+                             "NAME+straighten|pose+ensemble+refine), "
                              "IMAGE-MODEL@photo the image model on views over photographic backgrounds")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ensemble", type=int, default=4, help="quarter turns averaged by NAME+ensemble rows "
@@ -278,10 +286,10 @@ def run(args: argparse.Namespace) -> int:
     unknown = [m for m in args.models.split(",") if m != "poisson" and base_model(m) not in MODELS]
     if unknown:
         raise InputError(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)} or poisson")
-    if any(any(v in m for v in ("+pose", "+ensemble", "+refine")) and not (MODELS[base_model(m)].learned
+    if any(any(v in m for v in ("+straighten", "+pose", "+ensemble", "+refine")) and not (MODELS[base_model(m)].learned
                                                                           and MODELS[base_model(m)].input_kind == "points")
            for m in args.models.split(",")):
-        raise InputError("+pose, +ensemble and +refine apply to the learned point-cloud models")
+        raise InputError("+straighten, +pose, +ensemble and +refine apply to the learned point-cloud models")
     PARAMETERS["ensemble"].check(args.ensemble)
     if any(m.endswith("@photo") and MODELS[base_model(m)].input_kind != "image" for m in args.models.split(",")):
         raise InputError("@photo applies to the image model (onet-image@photo)")

@@ -56,10 +56,13 @@ def app_settings() -> QSettings:
 
 
 def run_note(stats: dict) -> str:
-    """A view caption's note on a finished run's pose search (``PoseSearch.summary``) and ensemble
-    (``Settings.ensemble``); "" without either."""
+    """A view caption's note on a finished run's pose (``PoseSearch.summary``: searched, or
+    ``Straightening.summary``: said only when it turned the scan) and ensemble (``Settings.ensemble``);
+    "" without either."""
     note, pose = "", stats.get("pose")
-    if pose is not None:
+    if pose is not None and pose["method"] == "straighten":
+        note = f", straightened (turned {pose['degrees']:.0f}\N{DEGREE SIGN})" if pose["degrees"] > 0.5 else ""
+    elif pose is not None:
         note = f", pose turned {pose['degrees']:.0f}\N{DEGREE SIGN}" if pose["degrees"] > 0.5 else ", pose as is"
     if stats.get("ensemble"):
         note += f", {stats['ensemble']} turns averaged"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from contextlib import contextmanager
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel,
                                QPushButton, QSpinBox, QVBoxLayout)
 
-from ..engine.settings import DEFAULT_MODELS, PARAMETERS, POSES, Parameter, threshold_parameter
+from ..engine.settings import DEFAULT_MODELS, DEFAULT_POSE, PARAMETERS, POSES, Parameter, threshold_parameter
 from ..engine.registry import MODELS, default_checkpoint
 from ..engine.checkpoints import default_threshold
 
@@ -105,11 +105,17 @@ class ModelPanel(QGroupBox):
         for units, title in (("m", "metres"), ("cm", "centimetres"), ("mm", "millimetres")):
             self.units.addItem(title, units)
         self.units.setToolTip("What the scan's coordinates are in (scene model)")
-        self.pose = QCheckBox("Find pose")
-        self.pose.setToolTip("Try the scan in 25 poses (as it is and the quarter turns of its tightest box) and keep "
-                             "the one the model's\ncoarse mesh fits best: for scans in any pose (the scan as loaded is "
-                             "shown at once, the\nmesh in the pose found a few seconds later; meshes stay in "
-                             "the file's axes)")
+        self.pose = QComboBox()
+        for pose, title in zip(POSES, ("as loaded", "straighten", "find pose")):
+            self.pose.addItem(title, pose)
+        self.pose.setCurrentIndex(POSES.index(DEFAULT_POSE))
+        self.pose.setToolTip("as loaded: the file's axes\n"
+                             "straighten: the scan turned to the axes of its tightest box when it is clearly off "
+                             "them (instant)\n"
+                             "find pose: the scan tried in 25 poses (as it is and the quarter turns of its tightest "
+                             "box), the one the\nmodel's coarse mesh fits best kept (the scan as loaded is shown at "
+                             "once, the mesh in the pose found\na few seconds later)\n"
+                             "Meshes stay in the file's axes.")
         form = QFormLayout()
         form.addRow("Resolution", self.resolution0)
         form.addRow("Levels", self.levels)
@@ -193,7 +199,7 @@ class ModelPanel(QGroupBox):
         """The Settings fields this panel controls."""
         return {"model": self.model, "resolution0": self.resolution0.value(), "levels": self.levels.value(),
                 "threshold": self.threshold.value(), "seconds": self.seconds.value(), "refine": self.refine.value(),
-                "pose": POSES[1] if self.pose.isChecked() else POSES[0], "ensemble": self.ensemble.value(),
+                "pose": self.pose.currentData(), "ensemble": self.ensemble.value(),
                 "voxel": self.voxel.value(), "trim": self.trim.value(), "units": self.units.currentData()}
 
     def apply(self, values: dict) -> None:
@@ -204,7 +210,7 @@ class ModelPanel(QGroupBox):
             if key in values:
                 getattr(self, key).setValue(values[key])
         if "pose" in values:
-            self.pose.setChecked(values["pose"] == POSES[1])
+            self.pose.setCurrentIndex(max(0, self.pose.findData(values["pose"])))
         if "units" in values:
             self.units.setCurrentIndex(max(0, self.units.findData(values["units"])))
         if "threshold" in values:
