@@ -10,13 +10,13 @@ images are all converted; transparency is composited on white.
 from __future__ import annotations
 
 import math
-import struct
 import warnings
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from .chunks import check_chunk_lengths
 
 
 MIN_IMAGE_SIDE = 16
@@ -60,7 +60,7 @@ def _check_header(img, path: Path, max_pixels: int) -> list[str]:
     if img.format not in _FORMATS:
         raise InputError(f"{path}: {img.format} images are not supported; use PNG, JPEG or BMP")
     if img.format == "PNG":
-        _check_png_chunks(path)
+        check_chunk_lengths(path, "PNG", 8, ">I4s", trailer=4, last=b"IEND", named=True)
     width, height = img.size
     if min(width, height) < MIN_IMAGE_SIDE:
         raise InputError(
@@ -78,25 +78,6 @@ def _check_header(img, path: Path, max_pixels: int) -> list[str]:
     if img.size[0] * img.size[1] > max_pixels:
         raise InputError(f"{path}: image is {width}x{height}; it cannot be reduced under {max_pixels:,} pixels")
     return [f"image decoded at 1/{scale} scale: {width}x{height} -> {img.size[0]}x{img.size[1]}"]
-
-
-def _check_png_chunks(path: Path) -> None:
-    """Refuse a PNG whose chunks (after the 8-byte signature: a big-endian uint32 length, a
-    4-byte type, the data, a CRC) claim more bytes than the file holds, up to IEND: Pillow
-    reads the rest of the last image-data chunk at once, allocating its claimed length."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        offset = f.seek(8)
-        while offset + 8 <= size:
-            length, kind = struct.unpack(">I4s", f.read(8))
-            have = size - offset - 8
-            if length > have:
-                name = ascii(kind.decode("latin-1"))
-                raise InputError(f"{path}: PNG chunk {name} at byte {offset:,} declares {length:,} bytes but only "
-                                 f"{have:,} follow; the file is truncated or corrupt")
-            if kind == b"IEND":
-                return
-            offset = f.seek(offset + 12 + length)
 
 
 def _reduced(side: int, scale: int) -> int:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import ast
 import io as pyio
-import struct
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import InputError
+from .chunks import check_chunk_lengths
 from .pointfiles import snippet
 
 
@@ -32,7 +32,7 @@ def load_trimesh(path: Path, file_type: str) -> tuple[np.ndarray, np.ndarray, li
     import trimesh
 
     if file_type == "glb":
-        _check_glb_chunks(path)
+        check_chunk_lengths(path, "GLB", 12, "<II")
     try:
         parts = _load_scene(path, file_type).dump()
         meshes = [g for g in parts if isinstance(g, trimesh.Trimesh) and len(g.faces)]
@@ -55,22 +55,6 @@ def load_trimesh(path: Path, file_type: str) -> tuple[np.ndarray, np.ndarray, li
                          "(x y z); is a vertex line short of a number?")
     notices = [f"combined {len(meshes)} meshes from the scene"] if len(meshes) > 1 else []
     return vertices.reshape(-1, 3), faces.reshape(-1, 3), notices
-
-
-def _check_glb_chunks(path: Path) -> None:
-    """Refuse a GLB whose chunks (after the 12-byte header: a uint32 length, a uint32 type,
-    the data) claim more bytes than the file holds: trimesh reads every chunk it finds,
-    allocating the claimed length first."""
-    size = path.stat().st_size
-    with open(path, "rb") as f:
-        offset = f.seek(12)
-        while offset + 8 <= size:
-            length, _kind = struct.unpack("<II", f.read(8))
-            have = size - offset - 8
-            if length > have:
-                raise InputError(f"{path}: GLB chunk at byte {offset:,} declares {length:,} bytes but only {have:,} "
-                                 "follow; the file is truncated or corrupt")
-            offset = f.seek(offset + 8 + length)
 
 
 def _load_scene(path: Path, file_type: str):
