@@ -44,7 +44,7 @@ AS_IS_MARGIN = 0.03
 SCORE_SAMPLES = 2000       # points drawn on a candidate's mesh to score it
 # ``straighten`` turns a scan only when its axis-aligned box is this many times the volume of its
 # tightest box: chosen on the validation shapes, upright and turned at random (docs/TRAINING.md)
-STRAIGHTEN_RATIO = 1.1
+STRAIGHTEN_RATIO = 1.5
 OUTSIDE_LOGIT = -20.0      # the field beyond the model's box: empty space
 
 
