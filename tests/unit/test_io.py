@@ -164,6 +164,18 @@ def test_pts_with_count_line_and_colours(tmp_path):
     assert any("not unit vectors" in n for n in notices)
 
 
+@pytest.mark.parametrize("suffix", [".pwn", ".asc"])
+def test_points_with_normals_text_suffixes(tmp_path, suffix):
+    points, normals = sphere_cloud(30)
+    rows = "".join(" ".join(f"{v:.9g}" for v in row) + "\n" for row in np.hstack([points, normals]))
+    (tmp_path / f"s{suffix}").write_text(rows)
+    assert io.classify(tmp_path / f"s{suffix}") == "points"
+    got, got_normals, notices = io.read_point_cloud(tmp_path / f"s{suffix}")
+    np.testing.assert_allclose(got, points, atol=1e-6)
+    np.testing.assert_allclose(got_normals, normals, atol=1e-6)
+    assert notices == []
+
+
 @pytest.mark.parametrize("order", ["xyz rgb n", "xyz n rgb", "xyz rgb n extra"])
 def test_text_with_colours_and_normals_in_either_order(tmp_path, order):
     points, normals = sphere_cloud(40)

@@ -39,7 +39,7 @@ from .orientation import reorient
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_POINT_EXTS = (".ply", ".xyz", ".pts", ".txt", ".csv", ".npy", ".npz", ".las", ".pcd")
+SUPPORTED_POINT_EXTS = (".ply", ".xyz", ".pwn", ".asc", ".pts", ".txt", ".csv", ".npy", ".npz", ".las", ".pcd")
 SUPPORTED_MESH_EXTS = (".ply", ".obj", ".off", ".stl", ".glb", ".gltf")
 SUPPORTED_IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp")
 MESH_WRITE_EXTS = (".ply", ".obj", ".stl", ".glb")
@@ -53,7 +53,7 @@ DEFAULT_MAX_PIXELS = images.DEFAULT_MAX_PIXELS
 MIN_IMAGE_SIDE = images.MIN_IMAGE_SIDE
 
 _EXT_FORMATS = {
-    ".ply": "ply", ".xyz": "text", ".pts": "text", ".txt": "text", ".csv": "text",
+    ".ply": "ply", ".xyz": "text", ".pwn": "text", ".asc": "text", ".pts": "text", ".txt": "text", ".csv": "text",
     ".npy": "npy", ".npz": "npz", ".las": "las", ".laz": "las", ".pcd": "pcd", ".obj": "obj", ".off": "off", ".stl": "stl",
     ".glb": "glb", ".gltf": "gltf", ".png": "image", ".jpg": "image", ".jpeg": "image", ".bmp": "image",
 }
@@ -93,7 +93,7 @@ def classify(path: str | os.PathLike) -> str:
 def read_point_cloud(
     path: str | os.PathLike, max_points: int = 2_000_000, rng: np.random.Generator | int | None = None
 ) -> tuple[np.ndarray, np.ndarray | None, list[str]]:
-    """Read a PLY, XYZ/PTS/TXT/CSV, NPY, NPZ, LAS or PCD point cloud in the file's own coordinates.
+    """Read a PLY, XYZ/PWN/ASC/PTS/TXT/CSV, NPY, NPZ, LAS or PCD point cloud in the file's own coordinates.
 
     Returns points (N, 3) float32, normals (N, 3) float32 unit vectors or None, and
     notices for the user. Rows with NaN/Inf are dropped; beyond ``max_points`` a uniform

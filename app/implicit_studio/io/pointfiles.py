@@ -223,7 +223,7 @@ def _header_split(lines: list[str], path: Path) -> tuple[int, int, list[str]]:
 
 
 def read_text_rows(path: Path, sampler: RowSampler) -> list[str]:
-    """Stream an XYZ/PTS/TXT/CSV file into ``sampler`` as (n, 3) or (n, 6) rows.
+    """Stream an XYZ/PWN/ASC/PTS/TXT/CSV file into ``sampler`` as (n, 3) or (n, 6) rows.
 
     The first data line sets the column count; up to MAX_HEADER_LINES non-numeric lines
     before it (a header, a PTS point count) are skipped with a notice. Rows of 6 or more
