@@ -95,3 +95,23 @@ def test_remesh_of_a_fitted_sdf_at_a_distance_level(torus_cloud):
     vertices, faces, _ = drop_floaters(direct.vertices, direct.faces, pts, direct.resolution, BOX)
     np.testing.assert_array_equal(final.faces, faces)
     np.testing.assert_array_equal(final.vertices, vertices)
+
+
+def test_a_learned_models_surface_away_from_every_point_is_dropped(tmp_path):
+    """A prior's closed bubble deep inside a bulky shape (no input point near it) is not kept as a hidden surface."""
+    spec = get_spec("convonet-3plane")
+    cfg = spec.config("cpu")
+    path = tmp_path / "c3.safetensors"
+    save_checkpoint(path, spec.name, cfg.build(), cfg)
+    directions = np.random.default_rng(0).normal(size=(3000, 3))
+    points = 0.4 * directions / np.linalg.norm(directions, axis=1, keepdims=True)
+    session = ReconstructionSession(InputData("ball", "points", points=points),
+                                    Settings(model=spec.name, checkpoint=str(path), resolution0=16, levels=1, refine=0))
+    list(session.run())
+    # a shell: inside between radii 0.15 and 0.4, so its mesh is the scanned sphere and an unsupported bubble
+    session.field = lambda p: 50.0 * np.minimum(0.4 - np.linalg.norm(p, axis=1), np.linalg.norm(p, axis=1) - 0.15)
+    stats: dict = {}
+    final = list(session.remesh(0.5, stats=stats))[-1]
+    radii = np.linalg.norm(final.vertices, axis=1)
+    assert final.final and len(final.faces) > 0 and np.all(radii > 0.35)
+    assert stats["levels"][-1]["floaters_removed"] == 1

@@ -114,7 +114,7 @@ class ReconstructionSession:
         self.field: Callable[[np.ndarray], np.ndarray] | None = None
         self.iso = 0.0              # the field's level meshed (a logit, or minus a distance)
         self.threshold: float | None = None   # the same as the user sees it (probability or distance), once encoded
-        self._support: np.ndarray | None = None   # (N, 3) points a fitted surface must pass near
+        self._support: np.ndarray | None = None   # (N, 3) points every mesh component must pass near
         self._prior: tuple | None = None  # (model, code, turns) for this input (never modified; engine.ensemble)
         self._prior_field: Callable | None = None  # the prior's field, kept when refinement replaces ``field``
         self._coarse: tuple | None = None   # (field, level-0 grid) of the last full meshing: remesh reuses it
@@ -174,6 +174,8 @@ class ReconstructionSession:
         if self.spec.metric:
             yield from self._scene(t0, stats, scene_sink)
         elif self.spec.learned:
+            if self.turns_points:
+                self._support = subsample(self.data.points, MAX_FIT_POINTS, self.settings.seed)
             if self.turns_points and self.settings.pose == "straighten":
                 straightening = straighten(subsample(self.data.points, STRAIGHTEN_POINTS, self.settings.seed))
                 self.pose = straightening.pose
@@ -335,7 +337,7 @@ class ReconstructionSession:
             if lv.level == 0 and (note or not preview):
                 self._coarse = (self.field, lv.grid)
             vertices, faces, floaters = lv.vertices, lv.faces, 0
-            if self._support is not None:      # fitted models: blobs far from every input point go
+            if self._support is not None:      # blobs far from every input point go (a fit's floaters, a prior's bubbles)
                 vertices, faces, floaters = drop_floaters(vertices, faces, self._support, lv.resolution, BOX)
             now = time.perf_counter() - t0
             if not preview:

@@ -32,7 +32,7 @@ from typing import BinaryIO, Callable, Iterator
 import numpy as np
 
 from ..errors import InputError
-from . import images, las, meshfiles, pcd, ply, pointfiles
+from . import images, las, meshfiles, pcd, ply, pointfiles, strays
 from .inputs import InputData
 from .normalize import Normalization
 from .orientation import reorient
@@ -374,6 +374,12 @@ def _file_normals(rows: np.ndarray, notices: list[str], guessed: bool) -> np.nda
 
 
 def _cloud_input(p: Path, points: np.ndarray, normals: np.ndarray | None, notices: list[str]) -> InputData:
+    """The cloud (N, 3) in the unit frame, fitted to its points but the stray ones (``io.strays``)."""
+    stray = strays.stray_points(points)
+    if stray.any():
+        notices = notices + [strays.stray_notice(stray)]
+        points = points[~stray]
+        normals = None if normals is None else normals[~stray]
     norm = Normalization.fit(points)
     return InputData(
         source=str(p), kind="points", points=norm.to_unit(points), normals=normals,
