@@ -8,7 +8,7 @@ import torch
 
 from implicit_studio.errors import CheckpointError
 from implicit_studio.engine.registry import get_spec
-from implicit_studio.engine.checkpoints import default_threshold, load_checkpoint, save_checkpoint
+from implicit_studio.engine.checkpoints import default_threshold, encoder_points, load_checkpoint, save_checkpoint
 
 
 def _save(tmp_path, name="convonet-grid", file="model.safetensors", **card):
@@ -465,3 +465,17 @@ def test_every_shipped_card_names_the_threshold_chosen_on_validation():
         card = read_card(path)
         assert "threshold" in card and card["threshold_selection"]["rule"], path.name
         assert tuned_threshold(card) == card["threshold"], path.name
+
+
+@pytest.mark.parametrize("count", [0, -5, 2.5, "3000", True, 10**7, 500, None])
+def test_card_encoder_points_must_be_a_whole_count(tmp_path, count):
+    path, _ = _save(tmp_path)
+    card = json.loads(path.with_suffix(".json").read_text())
+    card["encoder_points"] = count
+    path.with_suffix(".json").write_text(json.dumps(card))
+    if count in (500, None):
+        model, read = load_checkpoint(path)
+        assert encoder_points(read, model.cfg) == (500 if count else model.cfg.n_input_points)
+        return
+    with pytest.raises(CheckpointError, match="'encoder_points' must be a whole number of points"):
+        load_checkpoint(path)

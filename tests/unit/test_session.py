@@ -12,7 +12,7 @@ from implicit_studio.engine.events import Encoded, Finished, FitProgress, LevelM
 from implicit_studio.engine.registry import get_spec
 from implicit_studio.engine.session import ReconstructionSession, Settings
 from implicit_studio.io.inputs import InputData
-from implicit_studio.engine.checkpoints import save_checkpoint
+from implicit_studio.engine.checkpoints import encoder_points, save_checkpoint
 
 
 def _cloud(points, normals=None):
@@ -367,7 +367,10 @@ def test_learned_run_reports_what_it_did(torus_cloud):
     assert all(len(m.faces) > 0 for m in meshes)
     assert isinstance(finished, Finished) and not finished.cancelled
     stats = finished.stats
-    assert set(stats) == {"model", "device", "input", "checkpoint", "settings", "levels", "encode_s", "total_s"}
+    assert set(stats) == {"model", "device", "input", "checkpoint", "settings", "levels", "encode_s", "total_s",
+                          "encoder_points"}
+    model, card = session.store.get(session.checkpoint, "convonet-grid", session.device)
+    assert stats["encoder_points"] == min(4000, encoder_points(card, model.cfg))     # a denser cloud is subsampled
     assert (stats["model"], stats["device"], stats["checkpoint"]) == ("convonet-grid", str(session.device),
                                                                         str(session.checkpoint))
     assert stats["input"] == "4,000 points" and stats["settings"] == asdict(session.settings)
@@ -544,3 +547,18 @@ def test_the_seed_setting_decides_the_fit(torus_cloud):
     first = _initial_fitted_field(torus_cloud, 1)
     np.testing.assert_array_equal(_initial_fitted_field(torus_cloud, 1), first)
     assert not np.allclose(_initial_fitted_field(torus_cloud, 0), first)
+
+
+@pytest.mark.parametrize("card_points, setting, expected", [(None, None, 1500), (500, None, 500), (500, 200, 200),
+                                                              (None, 3000, 1500)])
+def test_the_encoder_takes_as_many_points_as_the_card_or_the_setting_says(tmp_path, card_points, setting, expected):
+    """Settings.n_input_points first, then the card's tuned ``encoder_points``, then the training count
+    (3,000 for convonet-3plane); never more than the input has."""
+    spec = get_spec("convonet-3plane")
+    cfg = spec.config("cpu")
+    path = tmp_path / "c3.safetensors"
+    save_checkpoint(path, spec.name, cfg.build(), cfg, **({} if card_points is None else {"encoder_points": card_points}))
+    points = np.random.default_rng(0).uniform(-0.5, 0.5, size=(1500, 3)).astype(np.float32)
+    settings = Settings(model=spec.name, checkpoint=str(path), resolution0=8, levels=0, refine=0, n_input_points=setting)
+    *_, finished = ReconstructionSession(InputData("cube", "points", points=points), settings).run()
+    assert finished.stats["encoder_points"] == expected

@@ -29,6 +29,7 @@ from .registry import CONFIG_TYPES, MODELS, default_checkpoint
 FORMAT_VERSION = 1
 PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt", ".pkl", ".pickle", ".bin")
 MAX_SIZE_FACTOR = 10   # a card may ask for up to 10x the paper config: per size field and in parameters
+MAX_ENCODER_POINTS = 1_000_000   # a card's encoder_points beyond this would only cost memory
 
 
 def card_path(weights: Path) -> Path:
@@ -78,7 +79,17 @@ def read_card(path: str | Path) -> dict:
         value = card.get(key)
         if value is not None and not (isinstance(value, (int, float)) and 0.0 < value < 1.0):
             raise CheckpointError(f"{cpath}: '{key}' must be an occupancy probability in (0, 1), not {value!r}")
+    value = card.get("encoder_points")
+    if value is not None and not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_ENCODER_POINTS):
+        raise CheckpointError(f"{cpath}: 'encoder_points' must be a whole number of points in "
+                              f"[1, {MAX_ENCODER_POINTS:,}], not {value!r}")
     return card
+
+
+def encoder_points(card: dict, config: Any) -> int:
+    """How many points of a denser cloud a (read, checked) card's point encoder takes: the card's
+    own count (chosen on validation when shipped), else the count it was trained on."""
+    return int(card.get("encoder_points") or config.n_input_points)
 
 
 def tuned_threshold(card: dict) -> float:

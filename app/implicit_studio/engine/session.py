@@ -282,10 +282,13 @@ class ReconstructionSession:
             self._prepare_learned(stats)
 
     def _encoder_points(self) -> np.ndarray:
-        """(n, 3) the input points a learned point model encodes (``Settings.n_input_points`` or the
-        model's training count, drawn with ``Settings.seed``), in the input's unit frame."""
-        model, _ = self.store.get(self.checkpoint, self.spec.name, self.device)
-        n = self.settings.n_input_points or model.cfg.n_input_points
+        """(n, 3) the input points a learned point model encodes (``Settings.n_input_points``, else
+        as many as its card says, ``checkpoints.encoder_points``; drawn with ``Settings.seed``), in the
+        input's unit frame."""
+        from .checkpoints import encoder_points
+
+        model, card = self.store.get(self.checkpoint, self.spec.name, self.device)
+        n = self.settings.n_input_points or encoder_points(card, model.cfg)
         return subsample(self.data.points, n, self.settings.seed)
 
     def _coarse_grid(self) -> np.ndarray | None:
@@ -294,7 +297,7 @@ class ReconstructionSession:
 
     def _prepare_learned(self, stats: dict | None = None) -> None:
         """Encode the input (in ``self.pose``; in each turn of ``Settings.ensemble``) and set the
-        field and threshold; ``stats`` receives the ensemble's size."""
+        field and threshold; ``stats`` receives the points encoded and the ensemble's size."""
         from .checkpoints import tuned_threshold
 
         model, card = self.store.get(self.checkpoint, self.spec.name, self.device)
@@ -306,7 +309,10 @@ class ReconstructionSession:
                 image = self.isolation.framed if self.isolation is not None else self.data.image
                 inputs = image_tensor(image, cfg.image_size).to(self.device)
             else:
-                inputs = torch.from_numpy(self.pose.to_model(self._encoder_points()))[None].to(self.device)
+                points = self._encoder_points()
+                inputs = torch.from_numpy(self.pose.to_model(points))[None].to(self.device)
+                if stats is not None:
+                    stats["encoder_points"] = len(points)
                 turns = ensemble_turns(self.settings.ensemble)
                 ensemble = TurnEnsemble(model, turns)
                 if stats is not None and len(turns) > 1:

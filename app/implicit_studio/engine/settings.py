@@ -92,7 +92,8 @@ class Settings:
     refine : seconds of test-time refinement for learned point models (None: the model's default, 0: off;
         the scene model: seconds per tile, default off)
     mesh_every : seconds between intermediate meshes while fitting
-    n_input_points : points fed to a learned encoder (default: the model's training count)
+    n_input_points : at most this many of the input's points are fed to a learned encoder (default:
+        the count its checkpoint's card was tuned to, ``encoder_points``, else its training count)
     units : what the input's coordinates are in, for the scene model: "m", "cm" or "mm"
     voxel : the scene model's lattice step in metres
     trim : the scene model: faces farther than this (metres) from every input point are dropped (0: none)
