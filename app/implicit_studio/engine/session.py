@@ -273,7 +273,9 @@ class ReconstructionSession:
         model, _ = self.store.get(self.checkpoint, self.spec.name, self.device)
         from .pose import find_pose
 
-        search = find_pose(model, self._encoder_points(), self.iso, self.device, self._cancel)
+        # the search encodes 25 candidates: it takes the count the model was trained on, not a dense cloud's more
+        points = subsample(self._encoder_points(), model.cfg.n_input_points, self.settings.seed)
+        search = find_pose(model, points, self.iso, self.device, self._cancel)
         if search is None:               # cancelled: the run ends as it is
             return
         stats["pose"] = search.summary()
