@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from implicit_studio.io import files as io
@@ -59,3 +61,14 @@ def test_a_clean_file_has_no_notice(tmp_path):
     np.savetxt(path, points)
     data = io.load_input(path)
     assert len(data.points) == 500 and not any("stray" in n for n in data.notices)
+
+
+def test_coordinates_near_the_float64_limit_raise_no_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        spread = RNG.uniform(-1e307, 1e307, size=(500, 3))
+        assert not stray_points(spread).any()
+        overflowing = np.vstack([ball(500)[0] * 1e307, [[1.7e308, 1.7e308, 1.7e308]]])   # its distance is inf
+        assert not stray_points(overflowing)[:500].any()
+        far = np.vstack([ball(500)[0], [[1e308, 0.0, 0.0]]])
+        assert stray_points(far)[-1] and not stray_points(far)[:500].any()

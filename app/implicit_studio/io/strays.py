@@ -27,11 +27,12 @@ def stray_points(points: np.ndarray) -> np.ndarray:
     none = np.zeros(len(pts), bool)
     if len(pts) < MIN_POINTS:
         return none
-    distance = np.linalg.norm(pts - np.median(pts, axis=0), axis=1)
-    reach = float(np.quantile(distance, QUANTILE))
-    stray = distance > FACTOR * reach
-    if not stray.any() or np.ptp(pts[~stray], axis=0).max() == 0:
-        return none
+    with np.errstate(over="ignore", invalid="ignore"):     # coordinates near float64's limit: no stray is found
+        distance = np.linalg.norm(pts - np.median(pts, axis=0), axis=1)
+        reach = float(np.quantile(distance, QUANTILE))
+        stray = distance > FACTOR * reach
+        if not stray.any() or not np.isfinite(reach) or np.ptp(pts[~stray], axis=0).max() == 0:
+            return none
     return stray
 
 
