@@ -176,10 +176,10 @@ class ReconstructionSession:
         elif self.spec.learned:
             if self.turns_points:
                 self._support = subsample(self.data.points, MAX_FIT_POINTS, self.settings.seed)
-            if self.turns_points and self.settings.pose == "straighten":
-                straightening = straighten(subsample(self.data.points, STRAIGHTEN_POINTS, self.settings.seed))
-                self.pose = straightening.pose
-                stats["pose"] = straightening.summary()
+                if self.settings.pose == "straighten":
+                    straightening = straighten(subsample(self.data.points, STRAIGHTEN_POINTS, self.settings.seed))
+                    self.pose = straightening.pose
+                    stats["pose"] = straightening.summary()
             self._prepare_learned(stats)
             stats["encode_s"] = time.perf_counter() - t0
             yield Encoded(stats["encode_s"])
