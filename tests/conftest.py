@@ -14,6 +14,17 @@ import torch
 torch.set_num_threads(1)
 
 
+def random_checkpoint(path, name: str = "convonet-3plane", **card):
+    """``path`` written as a checkpoint of model ``name`` at CPU size with freshly initialised weights
+    (torch's current seed), ``card`` added to its card; returns ``path``."""
+    from implicit_studio.engine.checkpoints import save_checkpoint
+    from implicit_studio.engine.registry import get_spec
+
+    cfg = get_spec(name).config("cpu")
+    save_checkpoint(path, name, cfg.build(), cfg, **card)
+    return path
+
+
 def sphere_field(radius: float = 0.35):
     """Field inside where positive: radius - |p|."""
     return lambda p: radius - np.linalg.norm(p, axis=1)

@@ -8,6 +8,7 @@ import pickle
 
 import pytest
 
+from conftest import random_checkpoint
 from .conftest import drop
 
 pytestmark = pytest.mark.gui
@@ -70,14 +71,8 @@ def test_bad_drops_show_a_dialog_and_change_nothing(window, qtbot, sphere_file, 
 @pytest.fixture
 def tampered_checkpoints(tmp_path, monkeypatch):
     """A checkpoints folder whose ConvONet weights were replaced by a pickle payload (card intact)."""
-    from implicit_studio.engine.registry import get_spec
-    from implicit_studio.engine.checkpoints import save_checkpoint
-
     folder = tmp_path / "checkpoints"
-    spec = get_spec("convonet-3plane")
-    cfg = spec.config("cpu")
-    weights = folder / f"{spec.name}.safetensors"
-    save_checkpoint(weights, spec.name, cfg.build(), cfg)
+    weights = random_checkpoint(folder / "convonet-3plane.safetensors")
     weights.write_bytes(pickle.dumps(Payload()))
     monkeypatch.setenv("IMPLICIT_STUDIO_CHECKPOINTS", str(folder))
     monkeypatch.chdir(tmp_path)

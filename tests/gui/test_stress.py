@@ -8,6 +8,7 @@ import os
 
 import pytest
 
+from conftest import random_checkpoint
 from .conftest import drop
 
 pytestmark = pytest.mark.gui
@@ -52,13 +53,8 @@ def started_threads(window, monkeypatch):
 @pytest.fixture
 def learned_checkpoint(monkeypatch, tmp_path):
     """Random ConvONet weights in a private checkpoint folder, so a learned model is among the switches."""
-    from implicit_studio.engine.registry import get_spec
-    from implicit_studio.engine.checkpoints import save_checkpoint
-
     folder = tmp_path / "checkpoints"
-    spec = get_spec("convonet-3plane")
-    cfg = spec.config("cpu")
-    save_checkpoint(folder / f"{spec.name}.safetensors", spec.name, cfg.build(), cfg)
+    random_checkpoint(folder / "convonet-3plane.safetensors")
     monkeypatch.setenv("IMPLICIT_STUDIO_CHECKPOINTS", str(folder))
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import trimesh
 
+from conftest import random_checkpoint
 from implicit_studio.engine.registry import get_spec
 from implicit_studio.engine.checkpoints import save_checkpoint
 
@@ -103,9 +104,7 @@ def test_learned_model_with_checkpoint(tmp_path, torus_ply):
 
 def test_empty_mesh_is_one_line_naming_a_threshold_that_works(tmp_path, torus_ply):
     spec = get_spec("onet-pointcloud")
-    cfg = spec.config("cpu")
-    ckpt = tmp_path / "w.safetensors"
-    save_checkpoint(ckpt, spec.name, cfg.build(), cfg)
+    ckpt = random_checkpoint(tmp_path / "w.safetensors", spec.name)
     out = tmp_path / "o.ply"
     args = ("reconstruct", torus_ply[0], "--model", spec.name, "--checkpoint", ckpt, "--out", out,
             "--resolution0", "16", "--levels", "1", "--refine", "0", "--quiet")

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from conftest import random_checkpoint
 from implicit_studio.engine.ensemble import MAX_TURNS, TurnEnsemble, ensemble_turns, turned
 from implicit_studio.engine.fitting.refine import RefineConfig, Refiner
 from implicit_studio.engine.models.convonet import ConvONetConfig
@@ -102,12 +103,7 @@ def test_refiner_starts_from_the_ensemble_field_and_refines_every_code():
 
 
 def test_session_meshes_an_ensemble(tmp_path, torus_cloud):
-    from implicit_studio.engine.checkpoints import save_checkpoint
-    from implicit_studio.engine.registry import get_spec
-
-    cfg = get_spec("convonet-grid").config("cpu")
-    path = tmp_path / "grid.safetensors"
-    save_checkpoint(path, "convonet-grid", cfg.build(), cfg)
+    path = random_checkpoint(tmp_path / "grid.safetensors", "convonet-grid")
     data = InputData("torus", "points", points=torus_cloud[0])
     fields = {}
     for k in (1, 4):

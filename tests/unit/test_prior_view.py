@@ -5,10 +5,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from implicit_studio.engine.checkpoints import save_checkpoint
+from conftest import random_checkpoint
 from implicit_studio.engine.events import Encoded
 from implicit_studio.engine.fitting import refine
-from implicit_studio.engine.registry import get_spec
 from implicit_studio.engine.session import ReconstructionSession, Settings
 from implicit_studio.io.inputs import InputData
 
@@ -16,10 +15,7 @@ MODEL = "convonet-3plane"
 
 
 def test_prior_view_slices_and_remeshes_the_unrefined_prior(tmp_path, torus_cloud, monkeypatch):
-    spec = get_spec(MODEL)
-    cfg = spec.config("cpu")
-    ckpt = tmp_path / f"{MODEL}.safetensors"
-    save_checkpoint(ckpt, MODEL, cfg.build(), cfg)
+    ckpt = random_checkpoint(tmp_path / f"{MODEL}.safetensors", MODEL)
     monkeypatch.setitem(refine.DEFAULTS, MODEL, replace(refine.DEFAULTS[MODEL], steps=3))
     data = InputData("test", "points", points=torus_cloud[0], normals=torus_cloud[1])
     settings = Settings(model=MODEL, checkpoint=str(ckpt), resolution0=16, levels=1, refine=60.0)

@@ -5,7 +5,7 @@ import threading
 import numpy as np
 import pytest
 
-from implicit_studio.engine.checkpoints import save_checkpoint
+from conftest import random_checkpoint
 from implicit_studio.engine.events import LevelMesh
 from implicit_studio.engine.meshing.components import drop_floaters
 from implicit_studio.engine.meshing.mise import mise
@@ -20,9 +20,7 @@ from implicit_studio.io.normalize import BOX
 def convonet(tmp_path, torus_cloud):
     """A finished convonet-3plane session (random weights), its store and two thresholds with a surface."""
     spec = get_spec("convonet-3plane")
-    cfg = spec.config("cpu")
-    path = tmp_path / "c3.safetensors"
-    save_checkpoint(path, spec.name, cfg.build(), cfg)
+    path = random_checkpoint(tmp_path / "c3.safetensors", spec.name)
     store = ModelStore()
     data = InputData("torus", "points", points=torus_cloud[0])
     settings = Settings(model=spec.name, checkpoint=str(path), resolution0=16, levels=1, refine=0)
@@ -99,14 +97,11 @@ def test_remesh_of_a_fitted_sdf_at_a_distance_level(torus_cloud):
 
 def test_a_learned_models_surface_away_from_every_point_is_dropped(tmp_path):
     """A prior's closed bubble deep inside a bulky shape (no input point near it) is not kept as a hidden surface."""
-    spec = get_spec("convonet-3plane")
-    cfg = spec.config("cpu")
-    path = tmp_path / "c3.safetensors"
-    save_checkpoint(path, spec.name, cfg.build(), cfg)
+    path = random_checkpoint(tmp_path / "c3.safetensors")
     directions = np.random.default_rng(0).normal(size=(3000, 3))
     points = 0.4 * directions / np.linalg.norm(directions, axis=1, keepdims=True)
     session = ReconstructionSession(InputData("ball", "points", points=points),
-                                    Settings(model=spec.name, checkpoint=str(path), resolution0=16, levels=1, refine=0))
+                                    Settings(model="convonet-3plane", checkpoint=str(path), resolution0=16, levels=1, refine=0))
     list(session.run())
     # a shell: inside between radii 0.15 and 0.4, so its mesh is the scanned sphere and an unsupported bubble
     session.field = lambda p: 50.0 * np.minimum(0.4 - np.linalg.norm(p, axis=1), np.linalg.norm(p, axis=1) - 0.15)

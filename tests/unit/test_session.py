@@ -6,25 +6,17 @@ import numpy as np
 import pytest
 import trimesh
 
-from conftest import CONTROL_BOUND_S, sphere_field, wait_while_alive
+from conftest import CONTROL_BOUND_S, random_checkpoint, sphere_field, wait_while_alive
 from implicit_studio.errors import InputError, ModelUnavailable
 from implicit_studio.engine.events import Encoded, Finished, FitProgress, LevelMesh, Started
 from implicit_studio.engine.registry import get_spec
 from implicit_studio.engine.session import ReconstructionSession, Settings
 from implicit_studio.io.inputs import InputData
-from implicit_studio.engine.checkpoints import encoder_points, save_checkpoint
+from implicit_studio.engine.checkpoints import encoder_points
 
 
 def _cloud(points, normals=None):
     return InputData("test", "points", points=points, normals=normals)
-
-
-def _random_checkpoint(tmp_path, name):
-    spec = get_spec(name)
-    cfg = spec.config("cpu")
-    path = tmp_path / f"{name}.safetensors"
-    save_checkpoint(path, name, cfg.build(), cfg)
-    return path
 
 
 def test_learned_model_without_checkpoint_says_so(monkeypatch, tmp_path, torus_cloud):
@@ -34,14 +26,14 @@ def test_learned_model_without_checkpoint_says_so(monkeypatch, tmp_path, torus_c
 
 
 def test_wrong_input_kind(tmp_path, torus_cloud):
-    ckpt = _random_checkpoint(tmp_path, "onet-image")
+    ckpt = random_checkpoint(tmp_path / "onet-image.safetensors", "onet-image")
     with pytest.raises(InputError, match="needs an image"):
         ReconstructionSession(_cloud(torus_cloud[0]), Settings(model="onet-image", checkpoint=str(ckpt)))
 
 
 @pytest.mark.parametrize("name", ["convonet-3plane", "onet-pointcloud"])
 def test_learned_events_in_order(tmp_path, torus_cloud, name):
-    ckpt = _random_checkpoint(tmp_path, name)
+    ckpt = random_checkpoint(tmp_path / f"{name}.safetensors", name)
     # random weights: a threshold at the median logit guarantees some surface
     session = ReconstructionSession(_cloud(torus_cloud[0]), Settings(model=name, checkpoint=str(ckpt),
                                                                      resolution0=16, levels=1, refine=0))
@@ -59,9 +51,7 @@ def test_learned_events_in_order(tmp_path, torus_cloud, name):
 
 def test_iso_level_from_card_unless_settings_say_otherwise(tmp_path, torus_cloud):
     spec = get_spec("convonet-3plane")
-    cfg = spec.config("cpu")
-    path = tmp_path / "tuned.safetensors"
-    save_checkpoint(path, spec.name, cfg.build(), cfg, threshold=0.4)
+    path = random_checkpoint(tmp_path / "tuned.safetensors", spec.name, threshold=0.4)
     tuned = ReconstructionSession(_cloud(torus_cloud[0]), Settings(model=spec.name, checkpoint=str(path)))
     tuned._prepare_learned()
     assert tuned.iso == pytest.approx(np.log(0.4 / 0.6)) and tuned.threshold == 0.4
@@ -69,13 +59,13 @@ def test_iso_level_from_card_unless_settings_say_otherwise(tmp_path, torus_cloud
     told._prepare_learned()
     assert told.iso == pytest.approx(np.log(0.7 / 0.3)) and told.threshold == 0.7
     plain = ReconstructionSession(_cloud(torus_cloud[0]), Settings(model=spec.name,
-                                                                   checkpoint=str(_random_checkpoint(tmp_path, spec.name))))
+                                                                   checkpoint=str(random_checkpoint(tmp_path / f"{spec.name}.safetensors", spec.name))))
     plain._prepare_learned()
     assert plain.iso == pytest.approx(np.log(spec.threshold / (1 - spec.threshold)))
 
 
 def test_image_model_runs(tmp_path):
-    ckpt = _random_checkpoint(tmp_path, "onet-image")
+    ckpt = random_checkpoint(tmp_path / "onet-image.safetensors", "onet-image")
     img = (np.random.default_rng(0).random((50, 70, 3)) * 255).astype(np.uint8)
     data = InputData("img", "image", image=img)
     events = list(ReconstructionSession(data, Settings(model="onet-image", checkpoint=str(ckpt),
@@ -303,7 +293,7 @@ def test_bad_settings(bad, message, torus_cloud, tmp_path):
 
 
 def test_empty_mesh_says_why_and_which_threshold_gives_a_surface(tmp_path, torus_cloud):
-    ckpt = _random_checkpoint(tmp_path, "onet-pointcloud")
+    ckpt = random_checkpoint(tmp_path / "onet-pointcloud.safetensors", "onet-pointcloud")
 
     def final_run(threshold):
         settings = Settings(model="onet-pointcloud", checkpoint=str(ckpt), resolution0=16, levels=1,
@@ -321,7 +311,7 @@ def test_empty_mesh_says_why_and_which_threshold_gives_a_surface(tmp_path, torus
 
 
 def test_empty_mesh_message_for_fields_without_any_inside(tmp_path, torus_cloud):
-    ckpt = _random_checkpoint(tmp_path, "onet-pointcloud")
+    ckpt = random_checkpoint(tmp_path / "onet-pointcloud.safetensors", "onet-pointcloud")
     learned = ReconstructionSession(_cloud(torus_cloud[0]), Settings(model="onet-pointcloud", checkpoint=str(ckpt)))
     learned.threshold, learned.iso = 0.5, 0.0
     assert "highest occupancy anywhere is 0.000" in learned.empty_surface_message(-60.0)
@@ -554,11 +544,8 @@ def test_the_seed_setting_decides_the_fit(torus_cloud):
 def test_the_encoder_takes_as_many_points_as_the_card_or_the_setting_says(tmp_path, card_points, setting, expected):
     """Settings.n_input_points first, then the card's tuned ``encoder_points``, then the training count
     (3,000 for convonet-3plane); never more than the input has."""
-    spec = get_spec("convonet-3plane")
-    cfg = spec.config("cpu")
-    path = tmp_path / "c3.safetensors"
-    save_checkpoint(path, spec.name, cfg.build(), cfg, **({} if card_points is None else {"encoder_points": card_points}))
+    path = random_checkpoint(tmp_path / "c3.safetensors", **({} if card_points is None else {"encoder_points": card_points}))
     points = np.random.default_rng(0).uniform(-0.5, 0.5, size=(1500, 3)).astype(np.float32)
-    settings = Settings(model=spec.name, checkpoint=str(path), resolution0=8, levels=0, refine=0, n_input_points=setting)
+    settings = Settings(model="convonet-3plane", checkpoint=str(path), resolution0=8, levels=0, refine=0, n_input_points=setting)
     *_, finished = ReconstructionSession(InputData("cube", "points", points=points), settings).run()
     assert finished.stats["encoder_points"] == expected

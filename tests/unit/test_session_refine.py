@@ -7,8 +7,7 @@ import time
 import pytest
 import torch
 
-from conftest import wait_while_alive
-from implicit_studio.engine.checkpoints import save_checkpoint
+from conftest import random_checkpoint, wait_while_alive
 from implicit_studio.engine.fitting import refine
 from implicit_studio.engine.events import Finished, FitProgress, LevelMesh
 from implicit_studio.engine.registry import get_spec
@@ -18,12 +17,8 @@ from implicit_studio.io.inputs import InputData
 
 @pytest.fixture
 def grid_checkpoint(tmp_path):
-    spec = get_spec("convonet-grid")
-    cfg = spec.config("cpu")
     torch.manual_seed(0)
-    path = tmp_path / "grid.safetensors"
-    save_checkpoint(path, spec.name, cfg.build(), cfg, threshold=0.5)
-    return path
+    return random_checkpoint(tmp_path / "grid.safetensors", "convonet-grid", threshold=0.5)
 
 
 def _session(points, checkpoint, store=None, **settings):
